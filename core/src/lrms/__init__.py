@@ -1,0 +1,80 @@
+"""lrms: run jobs on batch systems and shell hosts, locally or over SSH.
+
+The public API (see ``docs/``)::
+
+    import lrms
+    config = lrms.load_config()
+    res = config.resource("localhost")
+    job = res.submit_job(app, lrms.Job(app))
+"""
+
+from __future__ import annotations
+
+from .application import Application
+from .arch import Arch
+from .auth import Auth, SshAuth, authenticated
+from .backends import BackendInfo, list_backends
+from .config import Config, load_config
+from .errors import (
+    AuthenticationError,
+    BackendError,
+    BackendNotFound,
+    CommandFailed,
+    ConfigError,
+    HostKeyError,
+    InvalidJobState,
+    LimitExceeded,
+    LRMSError,
+    ResourceFull,
+    SubmissionRefused,
+    TransportError,
+)
+from .hookspecs import API_VERSION, hookimpl
+from .job import Job
+from .options import Option
+from .plugins import register, unregister
+from .quantity import Duration, Memory
+from .resource import LRMS
+from .sandbox import Backend, SandboxBackend
+from .state import State, TerminationReason
+from .status import ResourceStatus
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "API_VERSION",
+    "LRMS",
+    "Application",
+    "Arch",
+    "Auth",
+    "AuthenticationError",
+    "Backend",
+    "BackendError",
+    "BackendInfo",
+    "BackendNotFound",
+    "CommandFailed",
+    "Config",
+    "ConfigError",
+    "Duration",
+    "HostKeyError",
+    "InvalidJobState",
+    "Job",
+    "LRMSError",
+    "LimitExceeded",
+    "Memory",
+    "Option",
+    "ResourceFull",
+    "ResourceStatus",
+    "SandboxBackend",
+    "SshAuth",
+    "State",
+    "SubmissionRefused",
+    "TerminationReason",
+    "TransportError",
+    "authenticated",
+    "hookimpl",
+    "list_backends",
+    "load_config",
+    "register",
+    "unregister",
+]

@@ -1,0 +1,158 @@
+"""The lrms hook specification: the whole contract between the core and plugins.
+
+A *backend* is an object whose methods implement the operation hooks below,
+each marked with ``@lrms.hookimpl``.  The core creates one backend object per
+configured resource (``BackendClass(resource)``) and registers it into that
+resource's plugin manager, so pluggy checks every hook's name and arguments
+when the backend is loaded.  The :class:`~lrms.LRMS` facade calls the hooks;
+callers never call pluggy themselves.
+
+Every hook receives ``resource``, the :class:`~lrms.LRMS` it serves (name,
+limits, transport, options).  A backend may leave out arguments it does not
+use: pluggy passes only those an implementation names.
+
+*Extension plugins* (entry-point group ``lrms.plugins``, or ``lrms.register``)
+implement the event hooks and :func:`job_script_lines`, and may wrap an
+operation with ``@lrms.hookimpl(wrapper=True)`` (audit, retry, rate limit);
+they must not implement an operation outright.
+
+``API_VERSION`` is this contract's version: a backend declares the versions
+it supports in its ``lrms_api`` class attribute (default: any ``1.x``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import IO, TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .application import Application
+    from .job import Job
+    from .resource import LRMS
+    from .state import State
+    from .status import ResourceStatus
+
+PROJECT = "lrms"
+API_VERSION = "1.0"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+# -- operations: implemented by the backend, called by the LRMS facade --------
+
+
+@hookspec(firstresult=True)
+def submit_job(resource: LRMS, app: Application, job: Job) -> Job:  # type: ignore[empty-body]
+    """Submit ``app`` as ``job``; return the job.
+
+    Fill in what later calls need (``job.native_id``, ``job.sandbox``,
+    ``job.backend_data``); stage the inputs in.  Raise an :class:`~lrms.LRMSError`
+    on any failure.  Do not change ``job.state``: the caller does.  The facade
+    has already refused requests over the resource's limits.
+    """
+
+
+@hookspec(firstresult=True)
+def update_job_states(resource: LRMS, jobs: Sequence[Job]) -> list[State]:  # type: ignore[empty-body]
+    """Ask the resource about ``jobs`` and return their states, in order.
+
+    Answer all jobs with one query per scheduler command, not one per job.
+    Update each job's outcome and usage (``job.record_outcome``) when it has
+    terminated; do not assign ``job.state`` (the facade does, and fires the
+    events).  A job the resource no longer knows is ``State.UNKNOWN``.
+    """
+
+
+@hookspec(firstresult=True)
+def cancel_job(resource: LRMS, job: Job) -> bool:  # type: ignore[empty-body]
+    """Cancel a queued or running job; return True once the request is made."""
+
+
+@hookspec(firstresult=True)
+def get_results(  # type: ignore[empty-body]
+    resource: LRMS, job: Job, download_dir: str, overwrite: bool, changed_only: bool
+) -> list[str]:
+    """Copy the job's outputs into the existing ``download_dir``; return the paths written.
+
+    ``overwrite=False``: files already there (in subfolders too) are never
+    touched.  ``overwrite=True``: ``changed_only`` copies only files whose
+    source differs in size or is newer; False copies all.  Missing files are
+    always copied.
+    """
+
+
+@hookspec(firstresult=True)
+def peek(  # type: ignore[empty-body]
+    resource: LRMS,
+    job: Job,
+    remote_filename: str,
+    local_file: str | IO[bytes],
+    offset: int,
+    size: int | None,
+) -> int:
+    """Copy ``size`` bytes (to the end if None) from ``offset`` of a sandbox file.
+
+    A negative ``offset`` counts from the end.  ``local_file`` is a path
+    (created or overwritten) or a writable binary stream left just after the
+    written bytes.  Return the number of bytes written; errors propagate.
+    """
+
+
+@hookspec(firstresult=True)
+def free(resource: LRMS, job: Job) -> bool:  # type: ignore[empty-body]
+    """Delete the job's sandbox and files on the resource (job is TERMINATED)."""
+
+
+@hookspec(firstresult=True)
+def get_resource_status(resource: LRMS) -> ResourceStatus:  # type: ignore[empty-body]
+    """Read and return the resource's load (:class:`~lrms.ResourceStatus`)."""
+
+
+@hookspec(firstresult=True)
+def validate_data(resource: LRMS, data_file_list: Sequence[str]) -> bool:  # type: ignore[empty-body]
+    """True if every URL in the list uses a transfer protocol this backend supports."""
+
+
+@hookspec(firstresult=True)
+def close(resource: LRMS) -> bool:  # type: ignore[empty-body]
+    """Release connections and other resources; called once per resource."""
+
+
+# -- events: implemented by extension plugins, fired by the facade ------------
+
+
+@hookspec
+def job_submitted(resource: LRMS, job: Job) -> None:
+    """A job was accepted by the resource (its native id is set)."""
+
+
+@hookspec
+def job_state_changed(resource: LRMS, job: Job, old: State, new: State) -> None:
+    """A job moved from ``old`` to ``new`` (``job.state`` is already ``new``)."""
+
+
+@hookspec
+def job_terminated(resource: LRMS, job: Job) -> None:
+    """A job reached TERMINATED; its exit code and usage are recorded."""
+
+
+@hookspec
+def resource_status_updated(resource: LRMS, status: ResourceStatus) -> None:
+    """``get_resource_status()`` read a fresh status."""
+
+
+@hookspec
+def job_script_lines(resource: LRMS, app: Application, job: Job) -> list[str]:  # type: ignore[empty-body]
+    """Shell lines to run in the job script just before the program (e.g. ``module load``).
+
+    Every plugin's lines are used, in registration order.  Backends that
+    generate a job script insert them; the lines are trusted code.
+    """
+
+
+OPERATIONS = (
+    "submit_job", "update_job_states", "cancel_job", "get_results", "peek",
+    "free", "get_resource_status", "validate_data", "close",
+)

@@ -1,0 +1,133 @@
+"""One execution of an :class:`~lrms.Application` on a resource: :class:`Job`."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from .application import Application
+from .quantity import Duration, Memory
+from .state import State, TerminationReason
+
+__all__ = ["Job"]
+
+
+class Job:
+    """A job's identity, state (with its history), outcome and usage.
+
+    ``jobid`` is lrms's own unique id (also the sandbox's name); ``native_id``
+    is the id the backend's scheduler gave it.  ``returncode`` follows the
+    shell: the exit code, or 128 + N for a job killed by signal N.
+    ``backend_data`` holds what a backend needs later (JSON values only).
+    """
+
+    def __init__(self, app: Application, *, jobid: str | None = None) -> None:
+        if not isinstance(app, Application):
+            raise TypeError(f"Job() needs an Application, not {app!r}")
+        self.app = app
+        self.jobid: str = jobid or f"{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:10]}"
+        self.resource: str | None = None
+        self.native_id: str | None = None
+        self.sandbox: str | None = None
+        self.exitcode: int | None = None
+        self.signal: int | None = None
+        self.termination_reason: TerminationReason | None = None
+        self.status_message: str | None = None
+        self.used_walltime: Duration | None = None
+        self.used_cputime: Duration | None = None
+        self.max_used_memory: Memory | None = None
+        self.backend_data: dict[str, Any] = {}
+        self.history: list[tuple[State, float]] = [(State.NEW, time.time())]
+
+    @property
+    def state(self) -> State:
+        return self.history[-1][0]
+
+    @state.setter
+    def state(self, new: State) -> None:
+        new = State(new)
+        if new != self.state:
+            self.history.append((new, time.time()))
+
+    @property
+    def returncode(self) -> int | None:
+        if self.signal is not None:
+            return 128 + self.signal
+        return self.exitcode
+
+    def record_outcome(
+        self,
+        *,
+        exitcode: int | None = None,
+        signal: int | None = None,
+        reason: TerminationReason | None = None,
+        walltime: Duration | None = None,
+        cputime: Duration | None = None,
+        max_memory: Memory | None = None,
+    ) -> None:
+        """Store what a backend learnt of a finished job (None keeps what is known)."""
+        if exitcode is not None or signal is not None:
+            self.exitcode, self.signal = exitcode, signal
+        if reason is not None:
+            self.termination_reason = reason
+        if walltime is not None:
+            self.used_walltime = walltime
+        if cputime is not None:
+            self.used_cputime = cputime
+        if max_memory is not None:
+            self.max_used_memory = max_memory
+
+    def __repr__(self) -> str:
+        where = f" {self.resource}:{self.native_id}" if self.resource else ""
+        return f"<Job {self.jobid} {self.app.jobname!r} {self.state.value}{where}>"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "jobid": self.jobid,
+            "app": self.app.to_dict(),
+            "resource": self.resource,
+            "native_id": self.native_id,
+            "sandbox": self.sandbox,
+            "exitcode": self.exitcode,
+            "signal": self.signal,
+            "termination_reason": None if self.termination_reason is None
+            else self.termination_reason.value,
+            "status_message": self.status_message,
+            "used_walltime": None if self.used_walltime is None else self.used_walltime.seconds,
+            "used_cputime": None if self.used_cputime is None else self.used_cputime.seconds,
+            "max_used_memory": None if self.max_used_memory is None
+            else self.max_used_memory.bytes,
+            "backend_data": dict(self.backend_data),
+            "history": [[state.value, stamp] for state, stamp in self.history],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Job:
+        job = cls(Application.from_dict(data["app"]), jobid=data["jobid"])
+        job.resource = data.get("resource")
+        job.native_id = data.get("native_id")
+        job.sandbox = data.get("sandbox")
+        job.exitcode = data.get("exitcode")
+        job.signal = data.get("signal")
+        reason = data.get("termination_reason")
+        job.termination_reason = None if reason is None else TerminationReason(reason)
+        job.status_message = data.get("status_message")
+        for name, kind in (("used_walltime", Duration), ("used_cputime", Duration),
+                           ("max_used_memory", Memory)):
+            value = data.get(name)
+            setattr(job, name, None if value is None else kind(value))
+        job.backend_data = dict(data.get("backend_data") or {})
+        history = data.get("history")
+        if history:
+            job.history = [(State(state), float(stamp)) for state, stamp in history]
+        return job
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Job:
+        return cls.from_dict(json.loads(text))

@@ -1,0 +1,396 @@
+"""The :class:`LRMS` facade: one configured resource and its backend.
+
+Host applications call these methods; the facade checks requests against the
+resource's limits, calls the backend's hooks through pluggy, moves job states
+and fires the event hooks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import IO, Any
+
+import pluggy
+
+from . import hookspecs
+from .application import Application, sandbox_name
+from .arch import Arch
+from .auth import Auth, SshAuth
+from .backends import load_backend_class
+from .errors import BackendError, InvalidJobState, LimitExceeded, LRMSError, TransportError
+from .job import Job
+from .options import check_options
+from .plugins import extension_plugins
+from .quantity import Duration, Memory
+from .state import State
+from .status import ResourceStatus
+from .transport import LocalTransport, Transport
+
+__all__ = ["LRMS"]
+
+log = logging.getLogger(__name__)
+
+
+def _api_major(version: str) -> int:
+    return int(str(version).split(".")[0])
+
+
+class LRMS:
+    """A resource: its immutable limits, its transport and its loaded backend.
+
+    ``backend`` is an entry-point name (``"shellcmd"``) or a backend class;
+    ``transport`` is ``"local"``, ``"ssh"`` (with ``frontend``, optional
+    ``port`` and an :class:`~lrms.auth.SshAuth`) or a :class:`Transport`.
+    The remaining keyword arguments are the backend's options, checked
+    against its declared ``options``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        architecture: Iterable[Arch | str] | Arch | str,
+        max_cores: int,
+        max_cores_per_job: int,
+        max_memory_per_core: Memory | str,
+        max_walltime: Duration | str | int,
+        auth: Auth | None = None,
+        *,
+        backend: Any,
+        transport: str | Transport = "local",
+        frontend: str | None = None,
+        port: int | None = None,
+        **extra_args: Any,
+    ) -> None:
+        if isinstance(architecture, (str, Arch)):
+            architecture = [architecture]
+        self._name = name
+        self._architecture = frozenset(Arch(a) for a in architecture)
+        if not self._architecture:
+            raise ValueError(f"resource {name}: architecture must name at least one Arch")
+        for label, value in (("max_cores", max_cores), ("max_cores_per_job", max_cores_per_job)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"resource {name}: {label} must be a positive int, got {value!r}")
+        if max_cores_per_job > max_cores:
+            raise ValueError(
+                f"resource {name}: max_cores_per_job ({max_cores_per_job}) exceeds "
+                f"max_cores ({max_cores})"
+            )
+        self._max_cores = max_cores
+        self._max_cores_per_job = max_cores_per_job
+        self._max_memory_per_core = Memory(max_memory_per_core)
+        self._max_walltime = Duration(max_walltime)
+        self._auth = auth
+        self._frontend = frontend
+        self._port = port
+        self._transport_spec = transport
+        self._transport: Transport | None = transport if isinstance(transport, Transport) else None
+        if transport not in ("local", "ssh") and self._transport is None:
+            raise ValueError(f"resource {name}: transport must be 'local', 'ssh' or a Transport")
+        if transport == "ssh" and not frontend:
+            raise ValueError(f"resource {name}: transport 'ssh' needs a frontend host")
+        self._closed = False
+        self.status: ResourceStatus | None = None
+
+        backend_class = load_backend_class(backend) if isinstance(backend, str) else backend
+        self.backend_name: str = backend if isinstance(backend, str) else getattr(
+            backend_class, "name", backend_class.__name__)
+        self._check_api(backend_class)
+
+        def option_error(key: str, problem: str) -> Exception:
+            return ValueError(f"resource {name}: option {key}: {problem}")
+
+        self.options: dict[str, Any] = check_options(
+            getattr(backend_class, "options", ()), extra_args, option_error)
+        self._hooks = pluggy.PluginManager(hookspecs.PROJECT)
+        self._hooks.add_hookspecs(hookspecs)
+        try:
+            self.backend = backend_class(self)
+            self._hooks.register(self.backend, name=f"backend:{self.backend_name}")
+            self._hooks.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise BackendError(f"backend {self.backend_name!r} has an invalid hook: {exc}") from exc
+        missing = [op for op in hookspecs.OPERATIONS
+                   if not getattr(self._hooks.hook, op).get_hookimpls()]
+        if missing:
+            raise BackendError(
+                f"backend {self.backend_name!r} does not implement: {', '.join(missing)}")
+        for plugin in extension_plugins():
+            self._hooks.register(plugin)
+
+    def _check_api(self, backend_class: Any) -> None:
+        supported = str(getattr(backend_class, "lrms_api", hookspecs.API_VERSION))
+        majors = {int(part) for part in supported.replace(" ", "").split(",") if part}
+        if _api_major(hookspecs.API_VERSION) not in majors:
+            raise BackendError(
+                f"backend {self.backend_name!r} supports lrms plugin API {supported}, "
+                f"but this lrms provides API {hookspecs.API_VERSION}; install a matching "
+                f"version of the backend or of lrms"
+            )
+
+    # -- the immutable description ------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def architecture(self) -> frozenset[Arch]:
+        return self._architecture
+
+    @property
+    def max_cores(self) -> int:
+        return self._max_cores
+
+    @property
+    def max_cores_per_job(self) -> int:
+        return self._max_cores_per_job
+
+    @property
+    def max_memory_per_core(self) -> Memory:
+        return self._max_memory_per_core
+
+    @property
+    def max_walltime(self) -> Duration:
+        return self._max_walltime
+
+    @property
+    def auth(self) -> Auth | None:
+        return self._auth
+
+    @property
+    def frontend(self) -> str:
+        return self._frontend or "localhost"
+
+    @property
+    def transport(self) -> Transport:
+        """The transport, connected on first use."""
+        if self._transport is None:
+            if self._transport_spec == "ssh":
+                try:
+                    from .transport.ssh import open_transport
+                except ImportError as exc:
+                    raise TransportError(
+                        f"resource {self.name}: the ssh transport needs paramiko: "
+                        "pip install 'lrms[ssh]'") from exc
+                auth = self._auth if isinstance(self._auth, SshAuth) else None
+                self._transport = open_transport(self.frontend, self._port, auth)
+            else:
+                self._transport = LocalTransport()
+        return self._transport
+
+    @property
+    def hook(self) -> Any:
+        """The resource's pluggy hook relay (for the facade and extension authors)."""
+        return self._hooks.hook
+
+    def __repr__(self) -> str:
+        return f"<LRMS {self.name} backend={self.backend_name} host={self.frontend}>"
+
+    # -- checks --------------------------------------------------------------
+
+    def check_request(self, app: Application) -> None:
+        """Raise :class:`LimitExceeded` if ``app`` asks for more than this resource allows."""
+        problems = []
+        if app.requested_cores > self.max_cores_per_job:
+            problems.append(
+                f"{app.requested_cores} cores requested, max_cores_per_job is "
+                f"{self.max_cores_per_job}")
+        limit = self.max_memory_per_core * app.requested_cores
+        if app.requested_memory is not None and app.requested_memory > limit:
+            problems.append(
+                f"{app.requested_memory} memory requested, the limit for "
+                f"{app.requested_cores} core(s) is {limit} "
+                f"(max_memory_per_core {self.max_memory_per_core})")
+        if app.requested_walltime is not None and app.requested_walltime > self.max_walltime:
+            problems.append(
+                f"walltime {app.requested_walltime} requested, max_walltime is "
+                f"{self.max_walltime}")
+        arch = app.requested_architecture
+        if arch is not None and arch not in self.architecture:
+            problems.append(
+                f"architecture {arch} requested, resource offers "
+                f"{', '.join(sorted(a.value for a in self.architecture))}")
+        if problems:
+            raise LimitExceeded(
+                f"resource {self.name} refuses job {app.jobname!r}: " + "; ".join(problems))
+
+    def _check_inputs(self, app: Application) -> None:
+        for source in app.local_inputs():
+            if not os.path.exists(source):
+                raise LRMSError(
+                    f"resource {self.name}: input file {source} of job {app.jobname!r} "
+                    "does not exist")
+        urls = app.input_urls()
+        if urls and not self.validate_data(urls):
+            raise LRMSError(
+                f"resource {self.name} ({self.backend_name}) cannot fetch {', '.join(urls)}: "
+                "unsupported transfer protocol")
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise LRMSError(f"resource {self.name} is closed")
+
+    # -- operations ------------------------------------------------------------
+
+    def submit_job(self, app: Application, job: Job) -> Job:
+        """Submit ``job`` (running ``app``); the caller then sets ``job.state``."""
+        self._check_open()
+        if job.state not in (State.NEW,):
+            raise InvalidJobState(
+                f"job {job.jobid} is {job.state.value}; only a NEW job can be submitted")
+        self.check_request(app)
+        self._check_inputs(app)
+        job.resource = self.name
+        self.hook.submit_job(resource=self, app=app, job=job)
+        log.info("%s: submitted job %s as %s", self.name, job.jobid, job.native_id)
+        self.hook.job_submitted(resource=self, job=job)
+        return job
+
+    def update_job_state(self, job: Job) -> State:
+        """Ask the resource about one job; return its new state."""
+        return self.update_job_states([job])[0]
+
+    def update_job_states(self, jobs: Sequence[Job]) -> list[State]:
+        """Ask the resource about many jobs at once; return their states in order.
+
+        NEW and TERMINATED jobs are not asked about.  If the resource cannot be
+        reached, the asked jobs become UNKNOWN (never TERMINATED) and the
+        :class:`TransportError` propagates.
+        """
+        self._check_open()
+        asked = [job for job in jobs if job.state not in (State.NEW, State.TERMINATED)]
+        for job in asked:
+            self._check_own(job)
+        if asked:
+            try:
+                states = self.hook.update_job_states(resource=self, jobs=asked)
+            except TransportError:
+                for job in asked:
+                    self._move(job, State.UNKNOWN)
+                raise
+            if states is None or len(states) != len(asked):
+                raise BackendError(
+                    f"backend {self.backend_name!r} answered update_job_states for "
+                    f"{len(asked)} jobs with {states!r}")
+            for job, state in zip(asked, states, strict=False):
+                self._move(job, State(state))
+        return [job.state for job in jobs]
+
+    def _move(self, job: Job, new: State) -> None:
+        old = job.state
+        if new == old:
+            return
+        job.state = new
+        self.hook.job_state_changed(resource=self, job=job, old=old, new=new)
+        if new == State.TERMINATED:
+            self.hook.job_terminated(resource=self, job=job)
+
+    def _check_own(self, job: Job) -> None:
+        if job.resource != self.name or job.native_id is None:
+            raise InvalidJobState(
+                f"job {job.jobid} was not submitted to resource {self.name} "
+                f"(its resource is {job.resource or 'none'})")
+
+    def cancel_job(self, job: Job) -> None:
+        """Cancel a queued or running job (a terminated one is left as it is)."""
+        self._check_open()
+        if job.state == State.TERMINATED:
+            return
+        if job.state == State.NEW:
+            raise InvalidJobState(f"job {job.jobid} was never submitted: nothing to cancel")
+        self._check_own(job)
+        self.hook.cancel_job(resource=self, job=job)
+        self._move(job, State.TERMINATING)
+
+    def get_results(
+        self,
+        job: Job,
+        download_dir: str | os.PathLike[str],
+        overwrite: bool = False,
+        changed_only: bool = True,
+    ) -> list[str]:
+        """Copy the job's outputs (and stdout/stderr) into the existing ``download_dir``."""
+        self._check_open()
+        self._check_own(job)
+        target = os.fspath(download_dir)
+        if not os.path.isdir(target):
+            raise LRMSError(f"download directory {target} does not exist (create it first)")
+        written: list[str] = self.hook.get_results(
+            resource=self, job=job, download_dir=target, overwrite=overwrite,
+            changed_only=changed_only)
+        return written
+
+    def peek(
+        self,
+        job: Job,
+        remote_filename: str,
+        local_file: str | os.PathLike[str] | IO[bytes],
+        offset: int = 0,
+        size: int | None = None,
+    ) -> int:
+        """Copy part of a sandbox file to ``local_file``; return the bytes written."""
+        self._check_open()
+        self._check_own(job)
+        name = sandbox_name(remote_filename, "file to peek at")
+        if size is not None and size < 0:
+            raise ValueError(f"peek size must be None or >= 0, got {size}")
+        target = os.fspath(local_file) if isinstance(local_file, (str, os.PathLike)) else local_file
+        count: int = self.hook.peek(
+            resource=self, job=job, remote_filename=name, local_file=target, offset=offset,
+            size=size)
+        return count
+
+    def free(self, job: Job) -> None:
+        """Delete the job's sandbox on the resource; only for TERMINATED jobs."""
+        self._check_open()
+        if job.state != State.TERMINATED:
+            raise InvalidJobState(
+                f"job {job.jobid} is {job.state.value}: only a TERMINATED job can be freed "
+                "(cancel it and wait for it to terminate first)")
+        self._check_own(job)
+        self.hook.free(resource=self, job=job)
+
+    def get_resource_status(self) -> ResourceStatus:
+        """Read the resource's current load."""
+        self._check_open()
+        status: ResourceStatus = self.hook.get_resource_status(resource=self)
+        self.status = status
+        self.hook.resource_status_updated(resource=self, status=status)
+        return status
+
+    def validate_data(self, data_file_list: Sequence[str]) -> bool:
+        """True if the backend can transfer every URL in the list."""
+        return bool(self.hook.validate_data(resource=self, data_file_list=list(data_file_list)))
+
+    def script_lines(self, app: Application, job: Job) -> list[str]:
+        """Lines that extension plugins add to the job script (in registration order)."""
+        groups = self.hook.job_script_lines(resource=self, app=app, job=job)
+        return [line for group in reversed(groups) for line in (group or [])]
+
+    def close(self) -> None:
+        """Release the backend's and transport's connections; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.hook.close(resource=self)
+        finally:
+            if self._transport is not None:
+                self._transport.close()
+
+    def __enter__(self) -> LRMS:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @classmethod
+    def from_options(cls, name: str, options: Mapping[str, Any], auth: Auth | None) -> LRMS:
+        """Build a resource from a checked config section (see :mod:`lrms.config`)."""
+        values = dict(options)
+        return cls(
+            name, values.pop("architecture"), values.pop("max_cores"),
+            values.pop("max_cores_per_job"), values.pop("max_memory_per_core"),
+            values.pop("max_walltime"), auth, **values)

@@ -1,0 +1,218 @@
+"""Per-job sandboxes on the resource, and the backend base class that uses them.
+
+Every backend in this project runs a job in a sandbox directory on its
+resource (``<spool>/jobs/<jobid>``); staging inputs in, fetching results,
+peeking at files and freeing the sandbox work the same for all of them, over
+any :class:`~lrms.transport.Transport`.  :class:`SandboxBackend` implements
+those hooks once; a backend adds submit, state, cancel and status.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import posixpath
+from collections.abc import Sequence
+from typing import IO, TYPE_CHECKING, Any, ClassVar
+
+from .application import Application
+from .hookspecs import hookimpl
+from .job import Job
+from .options import Option
+from .transport import Transport
+
+if TYPE_CHECKING:
+    from .resource import LRMS
+
+__all__ = ["Backend", "SandboxBackend", "fetch_outputs", "peek_file", "stage_inputs"]
+
+log = logging.getLogger(__name__)
+CHUNK = 1 << 20
+
+
+class Backend:
+    """Base of backends: keeps the resource, declares options and the plugin API.
+
+    ``options`` lists the YAML keys this backend accepts beyond the core ones;
+    ``lrms_api`` the plugin API major versions it supports (comma-separated).
+    """
+
+    name: ClassVar[str] = ""
+    options: ClassVar[Sequence[Option]] = ()
+    lrms_api: ClassVar[str] = "1"
+
+    def __init__(self, resource: LRMS) -> None:
+        self.resource = resource
+
+    @property
+    def transport(self) -> Transport:
+        return self.resource.transport
+
+
+class SandboxBackend(Backend):
+    """A backend whose jobs run in a sandbox under ``spool`` on the resource.
+
+    Implements ``get_results``, ``peek``, ``free``, ``validate_data`` and
+    ``close``; subclasses implement ``submit_job``, ``update_job_states``,
+    ``cancel_job`` and ``get_resource_status``.
+    """
+
+    options: ClassVar[Sequence[Option]] = (
+        Option("spool", "string", "~/.lrms/{resource}",
+               "Directory on the resource holding job sandboxes ({resource} is the "
+               "resource's name; ~ is the login user's home there)."),
+    )
+    #: URL schemes ``validate_data`` accepts (inputs are staged by the transport).
+    protocols: ClassVar[frozenset[str]] = frozenset({"file"})
+
+    def __init__(self, resource: LRMS) -> None:
+        super().__init__(resource)
+        self._spool: str | None = None
+
+    @property
+    def spool(self) -> str:
+        """The spool directory, absolute on the resource (resolved on first use)."""
+        if self._spool is None:
+            pattern = str(self.resource.options.get("spool") or "~/.lrms/{resource}")
+            path = self.transport.expanduser(pattern.replace("{resource}", self.resource.name))
+            if not posixpath.isabs(path):
+                path = posixpath.join(self.transport.home(), path)
+            self.transport.makedirs(path, 0o700)
+            self._spool = path
+        return self._spool
+
+    def make_sandbox(self, app: Application, job: Job) -> str:
+        """Create the job's sandbox (mode 0700) with its inputs in it; return its path."""
+        sandbox = posixpath.join(self.spool, "jobs", job.jobid)
+        self.transport.makedirs(sandbox, 0o700)
+        job.sandbox = sandbox
+        stage_inputs(self.transport, app, sandbox)
+        return sandbox
+
+    @hookimpl
+    def get_results(
+        self, job: Job, download_dir: str, overwrite: bool, changed_only: bool
+    ) -> list[str]:
+        assert job.sandbox is not None
+        names = [*job.app.outputs, job.app.stdout]
+        if not job.app.join:
+            names.append(job.app.stderr)
+        return fetch_outputs(
+            self.transport, job.sandbox, names, download_dir, overwrite, changed_only)
+
+    @hookimpl
+    def peek(
+        self,
+        job: Job,
+        remote_filename: str,
+        local_file: str | IO[bytes],
+        offset: int,
+        size: int | None,
+    ) -> int:
+        assert job.sandbox is not None
+        path = posixpath.join(job.sandbox, remote_filename)
+        return peek_file(self.transport, path, local_file, offset, size)
+
+    @hookimpl
+    def free(self, job: Job) -> bool:
+        if job.sandbox:
+            self.transport.remove(job.sandbox, recursive=True)
+        return True
+
+    @hookimpl
+    def validate_data(self, data_file_list: Sequence[str]) -> bool:
+        for url in data_file_list:
+            scheme, sep, _ = url.partition("://")
+            if not sep or scheme.lower() not in self.protocols:
+                return False
+        return True
+
+    @hookimpl
+    def close(self) -> bool:
+        return True
+
+
+def stage_inputs(transport: Transport, app: Application, sandbox: str) -> None:
+    """Copy the application's inputs (files or directories) into ``sandbox``."""
+    for source, name in app.inputs.items():
+        local = source[len("file://"):] if source.startswith("file://") else source
+        target = posixpath.join(sandbox, name)
+        parent = posixpath.dirname(target)
+        if parent != sandbox:
+            transport.makedirs(parent, 0o700)
+        if os.path.isdir(local):
+            transport.put_tree(local, target)
+        else:
+            transport.put(local, target)
+
+
+def fetch_outputs(
+    transport: Transport,
+    sandbox: str,
+    names: Sequence[str],
+    download_dir: str,
+    overwrite: bool,
+    changed_only: bool,
+) -> list[str]:
+    """Copy sandbox files or trees ``names`` into ``download_dir``; return the paths written.
+
+    Files are downloaded under a temporary name and renamed into place, so an
+    interrupted transfer never leaves a half-written file under the real name.
+    """
+    written: list[str] = []
+    for name in names:
+        remote = posixpath.join(sandbox, name)
+        try:
+            files = transport.walk_files(remote)
+        except FileNotFoundError:
+            log.warning("output %s not found in sandbox %s; skipped", name, sandbox)
+            continue
+        for relative, info in files:
+            parts = [*name.split("/"), *(relative.split("/") if relative else [])]
+            local = os.path.join(download_dir, *parts)
+            if os.path.lexists(local):
+                if not overwrite:
+                    continue
+                if changed_only:
+                    mine = os.stat(local)
+                    if mine.st_size == info.size and info.mtime <= mine.st_mtime:
+                        continue
+            os.makedirs(os.path.dirname(local), exist_ok=True)
+            partial = os.path.join(os.path.dirname(local), f".{parts[-1]}.lrms-part")
+            try:
+                transport.get(posixpath.join(remote, relative) if relative else remote, partial)
+                os.utime(partial, (info.mtime, info.mtime))
+                os.replace(partial, local)
+            finally:
+                if os.path.lexists(partial):
+                    os.unlink(partial)
+            written.append(local)
+    return written
+
+
+def peek_file(
+    transport: Transport,
+    path: str,
+    local_file: str | IO[bytes],
+    offset: int,
+    size: int | None,
+) -> int:
+    """Copy ``size`` bytes from ``offset`` (negative: from the end) of ``path``."""
+    total = transport.stat(path).size
+    start = max(0, total + offset) if offset < 0 else min(offset, total)
+    count = total - start if size is None else min(size, total - start)
+    out: Any = open(local_file, "wb") if isinstance(local_file, str) else local_file  # noqa: SIM115
+    try:
+        with transport.open(path, "rb") as source:
+            source.seek(start)
+            remaining = count
+            while remaining > 0:
+                chunk = source.read(min(CHUNK, remaining))
+                if not chunk:
+                    break
+                out.write(chunk)
+                remaining -= len(chunk)
+    finally:
+        if isinstance(local_file, str):
+            out.close()
+    return count - remaining
