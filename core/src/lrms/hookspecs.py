@@ -74,7 +74,8 @@ def cancel_job(resource: LRMS, job: Job) -> bool:  # type: ignore[empty-body]
 def get_results(  # type: ignore[empty-body]
     resource: LRMS, job: Job, download_dir: str, overwrite: bool, changed_only: bool
 ) -> list[str]:
-    """Copy the job's outputs into the existing ``download_dir``; return the paths written.
+    """Copy the job's outputs (``app.outputs``, which may name ``stdout``) into the
+    existing ``download_dir``; return the local paths written.
 
     ``overwrite=False``: files already there (in subfolders too) are never
     touched.  ``overwrite=True``: ``changed_only`` copies only files whose

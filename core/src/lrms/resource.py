@@ -311,7 +311,7 @@ class LRMS:
         overwrite: bool = False,
         changed_only: bool = True,
     ) -> list[str]:
-        """Copy the job's outputs (and stdout/stderr) into the existing ``download_dir``."""
+        """Copy the job's outputs (``app.outputs``) into the existing ``download_dir``."""
         self._check_open()
         self._check_own(job)
         target = os.fspath(download_dir)

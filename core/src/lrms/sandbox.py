@@ -94,11 +94,8 @@ class SandboxBackend(Backend):
         self, job: Job, download_dir: str, overwrite: bool, changed_only: bool
     ) -> list[str]:
         assert job.sandbox is not None
-        names = [*job.app.outputs, job.app.stdout]
-        if not job.app.join:
-            names.append(job.app.stderr)
         return fetch_outputs(
-            self.transport, job.sandbox, names, download_dir, overwrite, changed_only)
+            self.transport, job.sandbox, job.app.outputs, download_dir, overwrite, changed_only)
 
     @hookimpl
     def peek(

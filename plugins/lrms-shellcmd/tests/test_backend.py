@@ -1,0 +1,236 @@
+"""The shellcmd backend through the public LRMS API, against real local processes."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+import lrms
+from lrms import Application, Job, State, TerminationReason
+
+
+@pytest.fixture
+def resource(tmp_path):
+    res = lrms.LRMS("local", ["x86_64", "aarch64"], 2, 2, "1GiB", "1h", backend="shellcmd",
+                    spool=str(tmp_path / "spool"), grace=1)
+    yield res
+    res.close()
+
+
+def submit(res, app):
+    job = res.submit_job(app, Job(app))
+    job.state = State.SUBMITTED
+    return job
+
+
+def wait(res, job, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while res.update_job_state(job) != State.TERMINATED:
+        assert time.monotonic() < deadline, f"{job} did not terminate in {timeout}s"
+        time.sleep(0.05)
+    return job
+
+
+def test_success_records_outcome_and_usage(resource, tmp_path):
+    data = tmp_path / "in.txt"
+    data.write_text("hello input\n")
+    app = Application(["sh", "-c", "cat in.txt; cat in.txt > copy.txt"], inputs=[str(data)],
+                      outputs=["copy.txt"])
+    job = wait(resource, submit(resource, app))
+    assert (job.exitcode, job.signal, job.returncode) == (0, None, 0)
+    assert job.termination_reason == TerminationReason.EXITED
+    assert job.used_walltime is not None and job.used_walltime.seconds < 10
+    assert job.used_cputime is not None
+    assert job.max_used_memory is not None and job.max_used_memory.bytes > 0
+    out = io.BytesIO()
+    resource.peek(job, "stdout", out)
+    assert out.getvalue() == b"hello input\n"
+    assert [s for s, _ in job.history] == [State.NEW, State.SUBMITTED, State.TERMINATED] or (
+        State.RUNNING in [s for s, _ in job.history])
+
+
+def test_exit_code_three(resource):
+    job = wait(resource, submit(resource, Application(["sh", "-c", "exit 3"])))
+    assert (job.exitcode, job.signal, job.returncode) == (3, None, 3)
+    assert job.termination_reason == TerminationReason.EXITED
+
+
+def test_killed_by_signal(resource):
+    job = wait(resource, submit(resource, Application(["sh", "-c", "kill -9 $$"])))
+    assert (job.exitcode, job.signal, job.returncode) == (None, 9, 137)
+    assert job.termination_reason == TerminationReason.SIGNALLED
+
+
+def test_walltime_exceeded_is_killed_and_reported(resource):
+    app = Application(["sleep", "60"], requested_walltime="1s")
+    started = time.monotonic()
+    job = wait(resource, submit(resource, app))
+    assert time.monotonic() - started < 10
+    assert job.termination_reason == TerminationReason.WALLTIME_EXCEEDED
+    assert job.signal is not None
+
+
+def test_cancel_running_job(resource):
+    job = submit(resource, Application(["sh", "-c", "sleep 60 & sleep 60; wait"]))
+    deadline = time.monotonic() + 10
+    while resource.update_job_state(job) != State.RUNNING:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    resource.cancel_job(job)
+    assert job.state == State.TERMINATING
+    wait(resource, job)
+    assert job.termination_reason == TerminationReason.CANCELLED
+
+
+def test_running_state_and_second_process_sees_the_job(resource, tmp_path):
+    job = submit(resource, Application(["sleep", "2"]))
+    # Another Python process, with its own LRMS object, reads the same job.
+    script = textwrap.dedent(f"""
+        import json, sys, time, lrms
+        res = lrms.LRMS("local", ["x86_64", "aarch64"], 2, 2, "1GiB", "1h",
+                        backend="shellcmd", spool={str(tmp_path / "spool")!r})
+        job = lrms.Job.from_json(sys.stdin.read())
+        seen = [res.update_job_state(job).value]
+        while job.state != lrms.State.TERMINATED:
+            time.sleep(0.1)
+            seen.append(res.update_job_state(job).value)
+        print(json.dumps([seen[0], seen[-1], job.exitcode]))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], input=job.to_json(), text=True,
+                          capture_output=True, timeout=30, check=True)
+    first, last, code = json.loads(done.stdout)
+    assert first == "RUNNING" and last == "TERMINATED" and code == 0
+
+
+def test_job_survives_submitting_process(tmp_path):
+    spool = tmp_path / "spool"
+    script = textwrap.dedent(f"""
+        import lrms
+        res = lrms.LRMS("local", ["x86_64", "aarch64"], 2, 2, "1GiB", "1h",
+                        backend="shellcmd", spool={str(spool)!r})
+        app = lrms.Application(["sh", "-c", "sleep 1; echo survived"])
+        job = res.submit_job(app, lrms.Job(app))
+        job.state = lrms.State.SUBMITTED
+        print(job.to_json())
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=30, check=True)
+    job = Job.from_json(done.stdout)
+    res = lrms.LRMS("local", ["x86_64", "aarch64"], 2, 2, "1GiB", "1h", backend="shellcmd",
+                    spool=str(spool))
+    wait(res, job)
+    out = io.BytesIO()
+    res.peek(job, "stdout", out)
+    assert out.getvalue() == b"survived\n" and job.exitcode == 0
+
+
+def test_resource_full_refuses_and_status_counts(resource):
+    status = resource.get_resource_status()
+    assert (status.free_slots, status.total_slots, status.user_run) == (2, 2, 0)
+    assert status.details["host_cpus"] == os.cpu_count()
+    first = submit(resource, Application(["sleep", "30"], requested_cores=2))
+    try:
+        assert resource.get_resource_status().free_slots == 0
+        app = Application(["true"])
+        with pytest.raises(lrms.ResourceFull, match="full"):
+            resource.submit_job(app, Job(app))
+        assert resource.get_resource_status().user_run == 1
+    finally:
+        resource.cancel_job(first)
+        wait(resource, first)
+    assert resource.get_resource_status().free_slots == 2
+
+
+def test_peek_offsets_and_sizes(resource, tmp_path):
+    job = wait(resource, submit(resource, Application(["printf", "0123456789"])))
+    for offset, size, expected in ((0, None, b"0123456789"), (-3, None, b"789"),
+                                   (2, 3, b"234"), (-100, 2, b"01"), (20, None, b"")):
+        out = io.BytesIO()
+        assert resource.peek(job, "stdout", out, offset=offset, size=size) == len(expected)
+        assert out.getvalue() == expected
+    target = tmp_path / "peeked"
+    target.write_bytes(b"old content that is longer")
+    resource.peek(job, "stdout", str(target), offset=-4)
+    assert target.read_bytes() == b"6789"
+    with pytest.raises(FileNotFoundError):
+        resource.peek(job, "no-such-file", io.BytesIO())
+    with pytest.raises(ValueError, match="escapes"):
+        resource.peek(job, "../x", io.BytesIO())
+
+
+def test_get_results_overwrite_and_changed_only(resource, tmp_path):
+    app = Application(["sh", "-c", "echo new > a.txt; mkdir -p d/e; echo new > d/e/b.txt"],
+                      outputs=["a.txt", "d"])
+    job = wait(resource, submit(resource, app))
+    down = tmp_path / "down"
+    down.mkdir()
+    assert sorted(resource.get_results(job, down)) == sorted(
+        [str(down / "a.txt"), str(down / "d" / "e" / "b.txt")])
+    assert (down / "d" / "e" / "b.txt").read_text() == "new\n"
+
+    def reset(content, mtime):
+        for path in (down / "a.txt", down / "d" / "e" / "b.txt"):
+            path.write_text(content)
+            os.utime(path, (mtime, mtime))
+
+    # overwrite=False: existing files (in subfolders too) are never touched.
+    reset("mine\n", time.time())
+    assert resource.get_results(job, down, overwrite=False) == []
+    assert (down / "d" / "e" / "b.txt").read_text() == "mine\n"
+    # overwrite=True, changed_only=True: same size and newer locally -> kept ...
+    reset("old\n", time.time() + 100)
+    assert resource.get_results(job, down, overwrite=True, changed_only=True) == []
+    # ... older locally -> replaced.
+    reset("old\n", time.time() - 1000)
+    assert len(resource.get_results(job, down, overwrite=True, changed_only=True)) == 2
+    assert (down / "a.txt").read_text() == "new\n"
+    # overwrite=True, changed_only=False: always copied.
+    reset("new\n", time.time() + 100)
+    assert len(resource.get_results(job, down, overwrite=True, changed_only=False)) == 2
+    # Missing files are always copied, even with overwrite=False.
+    (down / "a.txt").unlink()
+    assert resource.get_results(job, down, overwrite=False) == [str(down / "a.txt")]
+    assert not [p for p in down.rglob("*") if "lrms-part" in p.name]
+    with pytest.raises(lrms.LRMSError, match="does not exist"):
+        resource.get_results(job, tmp_path / "nowhere")
+
+
+def test_free_refuses_unfinished_then_deletes(resource):
+    job = submit(resource, Application(["sleep", "30"]))
+    with pytest.raises(lrms.InvalidJobState, match="TERMINATED"):
+        resource.free(job)
+    resource.cancel_job(job)
+    wait(resource, job)
+    assert os.path.isdir(job.sandbox)
+    resource.free(job)
+    assert not os.path.exists(job.sandbox)
+
+
+def test_hostile_argv_arrives_byte_for_byte(resource, tmp_path):
+    hostile = ["'quoted'", '"double"', "$(id)", "`id`", "; rm -rf ~", "a\nb", "*", "?[a]",
+               "--flag", "-", "", "ünïcödé ✓", "back\\slash", "$HOME", "tab\there"]
+    code = "import sys, json; json.dump(sys.argv[1:], open('argv.json', 'w'))"
+    app = Application([sys.executable, "-c", code, *hostile], outputs=["argv.json"])
+    job = wait(resource, submit(resource, app))
+    assert job.exitcode == 0
+    resource.get_results(job, tmp_path)
+    assert json.loads((tmp_path / "argv.json").read_text()) == hostile
+
+
+def test_sandbox_is_private(resource):
+    job = wait(resource, submit(resource, Application(["true"])))
+    assert os.stat(job.sandbox).st_mode & 0o777 == 0o700
+
+
+def test_missing_program_is_reported(resource):
+    job = wait(resource, submit(resource, Application(["/no/such/program"])))
+    assert job.termination_reason == TerminationReason.SUBMISSION_FAILED
+    assert job.exitcode == 127
+    assert job.status_message
