@@ -101,6 +101,7 @@ class Application:
         set_ = object.__setattr__
         set_(self, "arguments", tuple(argv))
         set_(self, "inputs", _normalise_inputs(inputs or {}))
+        outputs = [outputs] if isinstance(outputs, str) else outputs  # one name, not its chars
         set_(self, "outputs", tuple(sandbox_name(o, "output") for o in (outputs or ())))
         set_(self, "stdout", sandbox_name(stdout, "stdout"))
         set_(self, "stderr", self.stdout if join else sandbox_name(stderr, "stderr"))

@@ -217,13 +217,13 @@ class Config:
             extra = {k: v for k, v in section.items() if k not in core_names}
             options = check_options(
                 getattr(backend_class, "options", ()), extra,
-                lambda k, p: self._error(section, k, p, prefix))
+                lambda k, p: self._error(section, k, p, prefix), also_valid=sorted(core_names))
             auth = self._auths.get(values["auth"]) if values["auth"] else None
             arguments = {k: v for k, v in values.items() if k not in ("backend", "auth")}
             given = {k: options[k] for k in extra}
             try:
                 self._built[name] = LRMS.from_options(
-                    name, {**arguments, **given, "backend": backend_class}, auth)
+                    name, {**arguments, **given, "backend": values["backend"]}, auth)
             except ValueError as exc:
                 raise ConfigError(str(exc), path=self._where) from None
         return self._built[name]

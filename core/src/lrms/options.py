@@ -100,20 +100,24 @@ KINDS = tuple(_KINDS)
 
 
 def check_options(
-    declared: Sequence[Option], given: Mapping[str, Any], on_error: Callable[[str, str], Exception]
+    declared: Sequence[Option],
+    given: Mapping[str, Any],
+    on_error: Callable[[str, str], Exception],
+    also_valid: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Check ``given`` against ``declared`` and return every option's value.
 
     ``on_error(key, problem)`` builds the exception to raise (so a config can
     add its file and line).  Unknown keys, missing required ones and bad
-    values are errors; absent keys take their default.
+    values are errors; absent keys take their default.  ``also_valid`` names
+    keys checked elsewhere, listed as valid in the unknown-key message.
     """
     by_name = {option.name: option for option in declared}
     values: dict[str, Any] = {}
     for key, value in given.items():
         option = by_name.get(key)
         if option is None:
-            known = ", ".join(sorted(by_name)) or "none"
+            known = ", ".join(sorted({*by_name, *also_valid})) or "none"
             raise on_error(key, f"unknown option (valid options here: {known})")
         try:
             values[key] = option.convert(value)

@@ -7,6 +7,7 @@ and fires the event hooks.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -31,6 +32,19 @@ from .transport import LocalTransport, Transport
 __all__ = ["LRMS"]
 
 log = logging.getLogger(__name__)
+
+
+class _PluginManager(pluggy.PluginManager):
+    """A plugin manager that never evaluates properties while looking for hooks.
+
+    pluggy reads every attribute of a plugin; a backend's lazy properties
+    (its transport, its spool) must not connect to the resource at load time.
+    """
+
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> Any:
+        if isinstance(inspect.getattr_static(plugin, name, None), property):
+            return None
+        return super().parse_hookimpl_opts(plugin, name)
 
 
 def _api_major(version: str) -> int:
@@ -103,7 +117,7 @@ class LRMS:
 
         self.options: dict[str, Any] = check_options(
             getattr(backend_class, "options", ()), extra_args, option_error)
-        self._hooks = pluggy.PluginManager(hookspecs.PROJECT)
+        self._hooks = _PluginManager(hookspecs.PROJECT)
         self._hooks.add_hookspecs(hookspecs)
         try:
             self.backend = backend_class(self)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from .application import Application
+from .errors import LRMSError
 from .hookspecs import hookimpl
 from .job import Job
 from .options import Option
@@ -77,7 +78,13 @@ class SandboxBackend(Backend):
             path = self.transport.expanduser(pattern.replace("{resource}", self.resource.name))
             if not posixpath.isabs(path):
                 path = posixpath.join(self.transport.home(), path)
-            self.transport.makedirs(path, 0o700)
+            try:
+                self.transport.makedirs(path, 0o700)
+            except OSError as exc:
+                raise LRMSError(
+                    f"resource {self.resource.name}: cannot create the spool directory {path} "
+                    f"on {self.transport.host}: {exc.strerror or exc}; set the resource's "
+                    "'spool' option to a writable directory") from exc
             self._spool = path
         return self._spool
 

@@ -1,0 +1,161 @@
+"""The shellcmd backend on a remote host over SSH, against the project's real test sshd.
+
+Every job here runs as the unprivileged ``lrmstest`` user on 127.0.0.1:2222,
+through the same backend code as locally: only the transport differs.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+import lrms
+from lrms import Application, Job, State, TerminationReason
+
+pytestmark = pytest.mark.ssh
+SERVICES = Path(__file__).resolve().parent / "services"
+
+
+@pytest.fixture
+def remote(sshd, ssh_auth):
+    spool = f"~/lrms-test/{uuid.uuid4().hex[:8]}"
+    res = lrms.LRMS("remote", ["x86_64", "aarch64"], 4, 4, "1GiB", "1h", ssh_auth,
+                    backend="shellcmd", transport="ssh", frontend=sshd.host, port=sshd.port,
+                    spool=spool, grace=1)
+    yield res
+    try:
+        res.transport.remove(res.backend.spool, recursive=True)
+    finally:
+        res.close()
+
+
+def submit(res, app):
+    job = res.submit_job(app, Job(app))
+    job.state = State.SUBMITTED
+    return job
+
+
+def wait(res, jobs, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while any(s != State.TERMINATED for s in res.update_job_states(jobs)):
+        assert time.monotonic() < deadline, f"jobs did not terminate in {timeout}s: {jobs}"
+        time.sleep(0.1)
+
+
+def test_end_to_end_over_ssh(remote, tmp_path):
+    data = tmp_path / "in.txt"
+    data.write_text("remote input\n")
+    app = Application(["sh", "-c", "id -un; cat in.txt > out.txt; echo oops >&2; exit 3"],
+                      inputs=[str(data)], outputs=["out.txt", "stdout"])
+    job = submit(remote, app)
+    wait(remote, [job])
+    assert (job.exitcode, job.termination_reason) == (3, TerminationReason.EXITED)
+    assert job.used_walltime is not None and job.max_used_memory is not None
+    assert job.sandbox.startswith("/home/")
+    out = io.BytesIO()
+    remote.peek(job, "stdout", out)
+    assert out.getvalue() == b"lrmstest\n"
+    err = io.BytesIO()
+    assert remote.peek(job, "stderr", err, offset=-3) == 3
+    assert err.getvalue() == b"ps\n"
+    down = tmp_path / "down"
+    down.mkdir()
+    assert sorted(remote.get_results(job, down)) == [str(down / "out.txt"), str(down / "stdout")]
+    assert (down / "out.txt").read_text() == "remote input\n"
+    (down / "out.txt").write_text("mine\n")
+    assert remote.get_results(job, down, overwrite=False) == []
+    assert (down / "out.txt").read_text() == "mine\n"
+    remote.free(job)
+    assert not remote.transport.exists(job.sandbox)
+
+
+def test_private_modes_and_resource_status(remote):
+    status = remote.get_resource_status()
+    assert (status.free_slots, status.total_slots) == (4, 4)
+    # The remote machine's own figures (it is this machine, seen as lrmstest).
+    with open("/proc/meminfo") as meminfo:
+        total = int(meminfo.readline().split()[1]) * 1024
+    assert status.details == {"host_cpus": __import__("os").cpu_count(), "host_memory": total}
+    job = submit(remote, Application(["sleep", "30"], requested_cores=3))
+    try:
+        assert remote.get_resource_status().free_slots == 1
+        assert remote.transport.stat(remote.backend.spool).mode & 0o777 == 0o700
+        assert remote.transport.stat(job.sandbox).mode & 0o777 == 0o700
+        app = Application(["true"], requested_cores=2)
+        with pytest.raises(lrms.ResourceFull):
+            remote.submit_job(app, Job(app))
+    finally:
+        remote.cancel_job(job)
+    wait(remote, [job])
+    assert job.termination_reason == TerminationReason.CANCELLED
+    assert remote.get_resource_status().free_slots == 4
+
+
+def test_walltime_and_hostile_argv_over_ssh(remote, tmp_path):
+    hostile = ["'q'", '"d"', "$(id)", "`id`", "; rm -rf ~", "a\nb", "*", "--x", "", "ünï ✓",
+               "$HOME", "back\\slash"]
+    code = "import sys, json; json.dump(sys.argv[1:], open('argv.json', 'w'))"
+    echo = submit(remote, Application(["python3", "-c", code, *hostile], outputs=["argv.json"]))
+    slow = submit(remote, Application(["sleep", "60"], requested_walltime="1s"))
+    wait(remote, [echo, slow])
+    remote.get_results(echo, tmp_path)
+    assert json.loads((tmp_path / "argv.json").read_text()) == hostile
+    assert slow.termination_reason == TerminationReason.WALLTIME_EXCEEDED
+
+
+def test_many_jobs_answered_by_one_remote_command(remote):
+    apps = [Application(["true"]) for _ in range(4)]
+    jobs = [submit(remote, app) for app in apps]
+    wait(remote, jobs)
+    # Count the commands the transport runs for one batched update.
+    calls = []
+    real_run = remote.transport.run
+
+    def counting_run(argv, **kwargs):
+        calls.append(argv)
+        return real_run(argv, **kwargs)
+
+    remote.transport.run = counting_run
+    try:
+        for job in jobs:
+            job.state = State.RUNNING  # make the facade ask again
+        assert remote.update_job_states(jobs) == [State.TERMINATED] * 4
+    finally:
+        del remote.transport.run
+    assert len(calls) == 1
+
+
+def test_unwritable_spool_is_a_clear_error(sshd, ssh_auth):
+    res = lrms.LRMS("remote", ["x86_64", "aarch64"], 1, 1, "1GiB", "1h", ssh_auth,
+                    backend="shellcmd", transport="ssh", frontend=sshd.host, port=sshd.port,
+                    spool="/root/not-for-lrmstest/spool")
+    try:
+        app = Application(["true"])
+        with pytest.raises(lrms.LRMSError, match="cannot create the spool directory"):
+            res.submit_job(app, Job(app))
+    finally:
+        res.close()
+
+
+def test_sshd_restart_loses_no_job(remote, sshd):
+    job = submit(remote, Application(["sh", "-c", "sleep 4; echo done"]))
+    assert remote.update_job_state(job) in (State.SUBMITTED, State.RUNNING)
+    subprocess.run(["bash", str(SERVICES / "stop-sshd.sh")], check=True, capture_output=True)
+    try:
+        with pytest.raises(lrms.TransportError):
+            remote.update_job_state(job)
+        assert job.state == State.UNKNOWN
+    finally:
+        subprocess.run(["bash", str(SERVICES / "start-sshd.sh")], check=True,
+                       capture_output=True)
+    wait(remote, [job])
+    assert job.exitcode == 0
+    out = io.BytesIO()
+    remote.peek(job, "stdout", out)
+    assert out.getvalue() == b"done\n"
