@@ -288,8 +288,11 @@ class LRMS:
                 raise BackendError(
                     f"backend {self.backend_name!r} answered update_job_states for "
                     f"{len(asked)} jobs with {states!r}")
-            for job, state in zip(asked, states, strict=False):
-                self._move(job, State(state))
+            for job, state in zip(asked, states, strict=True):
+                new = State(state)
+                if job.state == State.TERMINATING and new in (State.SUBMITTED, State.RUNNING):
+                    continue  # cancel requested: it stays TERMINATING until it has ended
+                self._move(job, new)
         return [job.state for job in jobs]
 
     def _move(self, job: Job, new: State) -> None:
@@ -376,6 +379,7 @@ class LRMS:
 
     def validate_data(self, data_file_list: Sequence[str]) -> bool:
         """True if the backend can transfer every URL in the list."""
+        self._check_open()
         return bool(self.hook.validate_data(resource=self, data_file_list=list(data_file_list)))
 
     def script_lines(self, app: Application, job: Job) -> list[str]:

@@ -382,11 +382,11 @@ class _Connection:
             raise TransportError(f"cannot connect to {target}: {exc.strerror or exc}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # else ~40 ms per round trip
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        if hasattr(socket, "TCP_KEEPIDLE"):
-            idle = max(target.keepalive, 10)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, idle)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
+        if target.keepalive > 0 and hasattr(socket, "TCP_USER_TIMEOUT"):
+            # with keep-alives flowing, a peer silent for 3 intervals is gone: close the
+            # socket then, so that waiting operations fail (and reconnect) instead of hanging
+            timeout_ms = max(3 * target.keepalive, 30) * 1000
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, timeout_ms)
         return sock
 
     # SFTP sessions: one is normally enough; concurrent users (threads, open files) get more.
@@ -590,7 +590,10 @@ class SshTransport(Transport):
               idempotent: bool) -> CommandResult:
         if not argv:
             raise ValueError("empty argv")
+        # the remote login shell runs `$SHELL -c COMMAND`: a leading "-" would be read as
+        # one of its options, so such a command starts with a space
         command = shlex.join(argv)
+        command = f" {command}" if command.startswith("-") else command
 
         def attempt(transport: paramiko.Transport) -> CommandResult:
             try:
