@@ -1,0 +1,370 @@
+#!/usr/bin/env bash
+# start-slurm.sh - single-node Slurm cluster (Debian 12 packages, Slurm 22.05)
+# for the lrms integration tests.  Run as root; no systemd needed.
+#
+#   tests/services/start-slurm.sh                     munged, MariaDB, slurmdbd,
+#                                                     slurmctld, slurmd (sacct works)
+#   SLURM_ACCOUNTING=0 tests/services/start-slurm.sh  no MariaDB/slurmdbd
+#
+# Idempotent: installs missing packages, (re)writes the config, starts only the
+# daemons that are not running (so it also restarts a slurmctld stopped with
+# `stop-slurm.sh slurmctld`), then waits until the node is idle.
+#
+# Environment:
+#   SLURM_ACCOUNTING=1|0   slurmdbd + MariaDB accounting (default 1)
+#   SLURM_CLEAN=1          forget saved jobs first (job ids restart at 1)
+#   SLURM_MIN_JOB_AGE=N    seconds a finished job stays in scontrol/squeue (3600)
+#   SLURM_START_TIMEOUT=N  seconds to wait for each step (60)
+#
+# Files: /etc/slurm/slurm.conf (clients find it without SLURM_CONF),
+#   /etc/slurm/slurmdbd.conf, logs in /var/log/slurm/, pid files in
+#   /run/lrms-slurm/, state in /var/spool/slurmctld and /var/spool/slurmd,
+#   /tmp/lrms-slurm.env (KEY=VALUE: LRMS_SLURM_PARTITION, _NODE, _ACCOUNTING, _CONF).
+# Partition "debug" on this host.  Stop with stop-slurm.sh.
+set -Eeuo pipefail
+
+ACCOUNTING=${SLURM_ACCOUNTING:-1}
+CLEAN=${SLURM_CLEAN:-0}
+MIN_JOB_AGE=${SLURM_MIN_JOB_AGE:-3600}
+TIMEOUT=${SLURM_START_TIMEOUT:-60}
+PARTITION=debug
+CLUSTER=lrms
+
+ETC=/etc/slurm
+RUN=/run/lrms-slurm
+LOGS=/var/log/slurm
+CTLD_STATE=/var/spool/slurmctld
+SLURMD_SPOOL=/var/spool/slurmd
+MUNGE_PID=/run/munge/munged.pid
+DB_PID=/run/mysqld/mysqld.pid
+DB_SOCK=/run/mysqld/mysqld.sock
+DB_NAME=slurm_acct_db
+DB_USER=slurm
+DB_PASS=lrms-slurm-test
+ENV_FILE=/tmp/lrms-slurm.env
+
+say() { echo "[start-slurm] $*"; }
+tails() {  # tails FILE...: show the end of each non-empty log
+    local f
+    for f in "$@"; do
+        [ -s "$f" ] || continue
+        echo "---- last 25 lines of $f ----" >&2
+        tail -n 25 "$f" >&2
+    done
+}
+fail() {  # fail MESSAGE [LOG...]
+    local msg=$1
+    shift
+    tails "$@"
+    echo "[start-slurm] ERROR: $msg" >&2
+    exit 1
+}
+trap 'echo "[start-slurm] ERROR: line $LINENO: $BASH_COMMAND failed" >&2' ERR
+
+[ "$(id -u)" = 0 ] || fail "must run as root"
+
+# alive PIDFILE NAME: the pid in PIDFILE runs a program whose name starts with NAME
+alive() {
+    local pid
+    pid=$(tr -dc 0-9 2>/dev/null <"$1") || return 1
+    [ -n "$pid" ] && running "$pid" && [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$2"* ]]
+}
+
+# running PID: the process exists and is not a zombie (an init that reaps
+# slowly leaves exited daemons as zombies, which `kill -0` still reports)
+running() {
+    local s
+    { read -r s <"/proc/$1/stat"; } 2>/dev/null || return 1
+    s=${s##*) }
+    [ "${s%% *}" != Z ]
+}
+
+# halt PIDFILE NAME: SIGTERM, up to 15 s, then SIGKILL
+halt() {
+    local pid
+    alive "$1" "$2" || { rm -f "$1"; return 0; }
+    pid=$(tr -dc 0-9 <"$1")
+    say "stopping $2 (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 150); do running "$pid" || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$1"
+}
+
+# until_ok SECONDS CMD...: poll CMD every 0.2 s
+until_ok() {
+    local end=$((SECONDS + $1))
+    shift
+    until "$@" >/dev/null 2>&1; do
+        [ "$SECONDS" -lt "$end" ] || return 1
+        sleep 0.2
+    done
+}
+
+# serving SECONDS PIDFILE NAME CMD...: poll CMD until it succeeds; give up at
+# once when the daemon NAME has exited (pid file stale, or none after 5 s)
+serving() {
+    local end=$((SECONDS + $1)) pidfile=$2 name=$3 t0=$SECONDS
+    shift 3
+    until "$@" >/dev/null 2>&1; do
+        if ! alive "$pidfile" "$name" && { [ -s "$pidfile" ] || [ $((SECONDS - t0)) -ge 5 ]; }; then
+            return 1
+        fi
+        [ "$SECONDS" -lt "$end" ] || return 1
+        sleep 0.2
+    done
+}
+
+# apt_install PKG...: install without recommends; the packages' maintainer
+# scripts may not start services (temporary policy-rc.d); apt-get update on failure.
+apt_install() {
+    local policy_created=0 t0=$SECONDS log=/tmp/lrms-apt.log
+    local opts=(-y -q --no-install-recommends -o DPkg::Lock::Timeout=600
+        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
+    say "installing: $* (log: $log)"
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        policy_created=1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    local ok=1
+    if ! apt-get install "${opts[@]}" "$@" >>"$log" 2>&1; then
+        { apt-get update -q -o DPkg::Lock::Timeout=600 && apt-get install "${opts[@]}" "$@"; } \
+            >>"$log" 2>&1 || ok=0
+    fi
+    [ "$policy_created" = 0 ] || rm -f /usr/sbin/policy-rc.d
+    [ "$ok" = 1 ] || fail "apt-get install $* failed" "$log"
+    say "installed in $((SECONDS - t0)) s"
+}
+
+# --- packages -------------------------------------------------------------------
+pkgs=(munge slurmctld slurmd slurm-client)
+[ "$ACCOUNTING" = 0 ] || pkgs+=(slurmdbd mariadb-server)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+[ "${#missing[@]}" = 0 ] || apt_install "${missing[@]}"
+mkdir -p "$ETC" "$RUN" "$LOGS" "$CTLD_STATE" "$SLURMD_SPOOL"
+
+# --- munge ------------------------------------------------------------------------
+if [ ! -s /etc/munge/munge.key ]; then
+    say "creating /etc/munge/munge.key"
+    mungekey --create --force --keyfile=/etc/munge/munge.key
+fi
+chown munge:munge /etc/munge /etc/munge/munge.key
+chmod 700 /etc/munge
+chmod 400 /etc/munge/munge.key
+install -d -o munge -g munge -m 755 /run/munge
+install -d -o munge -g munge -m 700 /var/log/munge /var/lib/munge
+if ! alive "$MUNGE_PID" munged; then
+    say "starting munged"
+    runuser -u munge -- /usr/sbin/munged --pid-file="$MUNGE_PID" </dev/null >>"$LOGS/munged.out" 2>&1 ||
+        fail "munged failed to start" /var/log/munge/munged.log "$LOGS/munged.out"
+fi
+until_ok 10 bash -c 'munge -n | unmunge' ||
+    fail "munge credential round trip fails" /var/log/munge/munged.log
+
+# --- slurm.conf -------------------------------------------------------------------
+NODE=$(hostname -s)
+# "CPUs=2 Boards=1 SocketsPerBoard=1 CoresPerSocket=2 ThreadsPerCore=1 RealMemory=24105"
+HW=$(slurmd -C 2>/dev/null | sed -n 's/^NodeName=[^ ]* //p' | head -n 1) || HW=""
+[ -n "$HW" ] || HW="CPUs=$(nproc) RealMemory=$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo)"
+NCPU=$(sed -n 's/.*CPUs=\([0-9]*\).*/\1/p' <<<"$HW")
+MEM=$(sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' <<<"$HW")
+if [ -z "$NCPU" ] || [ -z "$MEM" ]; then fail "cannot determine CPUs/RealMemory from '$HW'"; fi
+DEF_MEM=$((MEM / NCPU < 1024 ? MEM / NCPU : 1024))
+if [ "$ACCOUNTING" = 0 ]; then
+    ACCT="AccountingStorageType=accounting_storage/none"
+else
+    ACCT="AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=localhost
+AccountingStoragePort=6819"
+fi
+
+NEW=$(mktemp)
+trap 'rm -f "$NEW"' EXIT
+cat >"$NEW" <<CONF
+# Generated by tests/services/start-slurm.sh - single-node test cluster.
+ClusterName=$CLUSTER
+SlurmctldHost=$NODE(127.0.0.1)
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+MpiDefault=none
+SwitchType=switch/none
+ReturnToService=2
+SlurmctldPidFile=$RUN/slurmctld.pid
+SlurmdPidFile=$RUN/slurmd.pid
+StateSaveLocation=$CTLD_STATE
+SlurmdSpoolDir=$SLURMD_SPOOL
+SlurmctldLogFile=$LOGS/slurmctld.log
+SlurmdLogFile=$LOGS/slurmd.log
+
+# No cgroups: plain process tracking.  Memory is enforced by sampling RSS every
+# second: a step above its allocation is killed (job FAILED, ExitCode 0:9).
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherFrequency=task=1
+JobAcctGatherParams=OverMemoryKill
+
+# Schedule at once on submit and on job end: without batch_sched_delay=0 and
+# an Epilog (whose completion triggers a scheduling pass) batch jobs wait for
+# a periodic pass, and hundreds of short jobs take minutes instead of seconds.
+SchedulerType=sched/backfill
+SchedulerParameters=batch_sched_delay=0
+Epilog=$ETC/epilog-noop.sh
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+DefMemPerCPU=$DEF_MEM
+# Refuse at submit time what the partition can never run.
+EnforcePartLimits=ALL
+
+MinJobAge=$MIN_JOB_AGE
+KillWait=5
+OverTimeLimit=0
+InactiveLimit=0
+Waittime=0
+
+JobCompType=jobcomp/filetxt
+JobCompLoc=$LOGS/jobcomp.log
+$ACCT
+
+NodeName=$NODE NodeAddr=127.0.0.1 NodeHostname=$NODE $HW State=UNKNOWN
+PartitionName=$PARTITION Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+CONF
+# scontrol parses the whole file before doing anything; "show hostnames" needs
+# no controller, so this catches a bad value before any daemon sees it.
+out=$(SLURM_CONF=$NEW scontrol show hostnames "$NODE" 2>&1) ||
+    { echo "$out" >&2; fail "generated slurm.conf does not parse"; }
+
+printf '#!/bin/sh\nexit 0\n' >"$ETC/epilog-noop.sh"
+chmod 755 "$ETC/epilog-noop.sh"
+if ! cmp -s "$NEW" "$ETC/slurm.conf" || [ "$CLEAN" = 1 ]; then
+    halt "$RUN/slurmd.pid" slurmd
+    halt "$RUN/slurmctld.pid" slurmctld
+    say "writing $ETC/slurm.conf"
+    install -m 644 "$NEW" "$ETC/slurm.conf"
+fi
+if [ "$CLEAN" = 1 ]; then
+    say "SLURM_CLEAN=1: removing saved controller and slurmd state"
+    rm -rf "${CTLD_STATE:?}"/* "${SLURMD_SPOOL:?}"/* "$LOGS/jobcomp.log"
+fi
+
+# --- accounting: MariaDB + slurmdbd -----------------------------------------------------
+if [ "$ACCOUNTING" != 0 ]; then
+    install -d -o mysql -g mysql -m 755 /run/mysqld
+    if [ ! -d /var/lib/mysql/mysql ]; then
+        say "initialising the MariaDB data directory"
+        mariadb-install-db --user=mysql --datadir=/var/lib/mysql >>"$LOGS/mariadb.log" 2>&1 ||
+            fail "mariadb-install-db failed" "$LOGS/mariadb.log"
+    fi
+    if ! alive "$DB_PID" mariadbd; then
+        say "starting MariaDB"
+        rm -f "$DB_PID"
+        # setsid + redirected stdio: the server must not hold the caller's terminal or pipe.
+        setsid /usr/sbin/mariadbd --user=mysql --pid-file="$DB_PID" --socket="$DB_SOCK" \
+            --bind-address=127.0.0.1 --innodb-buffer-pool-size=256M \
+            --innodb-flush-log-at-trx-commit=2 </dev/null >>"$LOGS/mariadb.log" 2>&1 &
+    fi
+    until_ok "$TIMEOUT" mariadb-admin --socket="$DB_SOCK" ping ||
+        fail "MariaDB does not answer" "$LOGS/mariadb.log"
+    mariadb --socket="$DB_SOCK" -e "
+        CREATE DATABASE IF NOT EXISTS $DB_NAME;
+        CREATE USER IF NOT EXISTS '$DB_USER'@'localhost' IDENTIFIED BY '$DB_PASS';
+        GRANT ALL ON $DB_NAME.* TO '$DB_USER'@'localhost';" ||
+        fail "cannot create the accounting database" "$LOGS/mariadb.log"
+
+    cat >"$NEW" <<CONF
+# Generated by tests/services/start-slurm.sh
+AuthType=auth/munge
+DbdHost=localhost
+DbdAddr=127.0.0.1
+DbdPort=6819
+SlurmUser=root
+PidFile=$RUN/slurmdbd.pid
+LogFile=$LOGS/slurmdbd.log
+StorageType=accounting_storage/mysql
+StorageHost=localhost
+StorageUser=$DB_USER
+StoragePass=$DB_PASS
+StorageLoc=$DB_NAME
+CONF
+    if ! cmp -s "$NEW" "$ETC/slurmdbd.conf"; then
+        halt "$RUN/slurmdbd.pid" slurmdbd
+        install -m 600 -o root -g root "$NEW" "$ETC/slurmdbd.conf"   # slurmdbd insists on 600
+    fi
+    if ! alive "$RUN/slurmdbd.pid" slurmdbd; then
+        say "starting slurmdbd"
+        slurmdbd </dev/null >>"$LOGS/slurmdbd.out" 2>&1 ||
+            fail "slurmdbd failed to start" "$LOGS/slurmdbd.log" "$LOGS/slurmdbd.out"
+    fi
+    serving "$TIMEOUT" "$RUN/slurmdbd.pid" slurmdbd sacctmgr -n list cluster ||
+        fail "slurmdbd does not answer (sacctmgr list cluster)" "$LOGS/slurmdbd.log"
+    if ! sacctmgr -n -P list cluster format=cluster | grep -qx "$CLUSTER"; then
+        sacctmgr -i add cluster "$CLUSTER" >/dev/null ||
+            fail "sacctmgr add cluster $CLUSTER failed" "$LOGS/slurmdbd.log"
+    fi
+else
+    halt "$RUN/slurmdbd.pid" slurmdbd
+fi
+
+# --- slurmctld + slurmd ------------------------------------------------------------------
+ctld_started=0
+if ! alive "$RUN/slurmctld.pid" slurmctld; then
+    ctld_started=1
+    say "starting slurmctld"
+    rm -f "$RUN/slurmctld.pid"
+    # -i: start even if a saved state file is unreadable
+    slurmctld -i </dev/null >>"$LOGS/slurmctld.out" 2>&1 ||
+        fail "slurmctld failed to start" "$LOGS/slurmctld.log" "$LOGS/slurmctld.out"
+fi
+serving "$TIMEOUT" "$RUN/slurmctld.pid" slurmctld scontrol ping || fail "slurmctld does not answer (scontrol ping)" "$LOGS/slurmctld.log"
+
+if alive "$RUN/slurmd.pid" slurmd; then
+    # A running slurmd re-registers with a restarted controller only at the next
+    # node ping (~5 s, node state "unknown" meanwhile); SIGHUP (reconfigure,
+    # jobs keep running) makes it register at once.
+    [ "$ctld_started" = 0 ] || kill -HUP "$(tr -dc 0-9 <"$RUN/slurmd.pid")"
+else
+    say "starting slurmd"
+    rm -f "$RUN/slurmd.pid"
+    slurmd </dev/null >>"$LOGS/slurmd.out" 2>&1 ||
+        fail "slurmd failed to start" "$LOGS/slurmd.log" "$LOGS/slurmd.out"
+fi
+until_ok 15 alive "$RUN/slurmd.pid" slurmd || fail "slurmd is not running" "$LOGS/slurmd.log" "$LOGS/slurmd.out"
+
+# --- wait for the node -----------------------------------------------------------------
+end=$((SECONDS + TIMEOUT))
+resumed=0
+while :; do
+    state=$(sinfo -h -N -n "$NODE" -o %T 2>/dev/null | head -n 1 || true)
+    case "$state" in
+        idle | mixed | allocated | completing) break ;;
+        down* | drain* | fail*)
+            if [ "$resumed" = 0 ]; then
+                say "node is $state ($(sinfo -h -N -n "$NODE" -o %E)); resuming it"
+                scontrol update NodeName="$NODE" State=RESUME >/dev/null 2>&1 || true
+                resumed=1
+            fi
+            ;;
+    esac
+    alive "$RUN/slurmd.pid" slurmd || fail "slurmd exited" "$LOGS/slurmd.log"
+    if [ "$SECONDS" -ge "$end" ]; then
+        sinfo -N -l >&2 || true
+        fail "node $NODE not usable after ${TIMEOUT}s (state '${state:-?}')" "$LOGS/slurmctld.log" "$LOGS/slurmd.log"
+    fi
+    sleep 0.2
+done
+
+cat >"$ENV_FILE.tmp" <<ENV
+LRMS_SLURM_PARTITION=$PARTITION
+LRMS_SLURM_NODE=$NODE
+LRMS_SLURM_ACCOUNTING=$ACCOUNTING
+LRMS_SLURM_CONF=$ETC/slurm.conf
+ENV
+mv -f "$ENV_FILE.tmp" "$ENV_FILE"
+say "cluster up: partition $PARTITION, node $NODE ($state, $NCPU CPUs, ${MEM} MB), accounting=$ACCOUNTING"
