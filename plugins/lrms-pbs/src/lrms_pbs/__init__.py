@@ -1,0 +1,1 @@
+"""lrms backend for PBS: PBS Professional / OpenPBS and Torque."""

@@ -1,0 +1,1 @@
+"""lrms backend for Slurm (``sbatch``, ``squeue``, ``sacct``, ``scontrol``)."""
