@@ -1,0 +1,1 @@
+"""Grid Engine (SGE, Son of Grid Engine, OGS) backend for lrms."""
