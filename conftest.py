@@ -1,0 +1,47 @@
+"""Fixtures shared by every test directory: the real services the tests run against.
+
+The service scripts live in ``tests/services``.  A fixture that starts one
+fails the test loudly, with the script's output, when the service cannot be
+started: integration tests are never skipped.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent
+SERVICES = REPO_ROOT / "tests" / "services"
+
+
+def start_service(script: str, env_file: str, timeout: float = 900) -> dict[str, str]:
+    """Run ``tests/services/<script>`` and return the ``KEY=VALUE`` pairs of its env file."""
+    try:
+        done = subprocess.run(["bash", str(SERVICES / script)], cwd=REPO_ROOT,
+                              capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"{script} did not finish within {timeout} s:\n{exc.stdout}\n{exc.stderr}",
+                    pytrace=False)
+    if done.returncode != 0:
+        pytest.fail(f"{script} failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}",
+                    pytrace=False)
+    values = {}
+    for line in Path(env_file).read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not line.lstrip().startswith("#"):
+            values[key.strip()] = value.strip().strip('"')
+    return values
+
+
+@pytest.fixture(scope="session")
+def slurm() -> dict[str, str]:
+    """The single-node Slurm cluster (with accounting): LRMS_SLURM_* settings."""
+    return start_service("start-slurm.sh", "/tmp/lrms-slurm.env")
+
+
+@pytest.fixture(scope="session")
+def sge() -> dict[str, str]:
+    """The single-node Grid Engine cell: SGE_ROOT, SGE_CELL and LRMS_SGE_* settings."""
+    return start_service("start-sge.sh", "/tmp/lrms-sge.env")
