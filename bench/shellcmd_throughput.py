@@ -72,7 +72,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     floors, runs, frees = [], [], []
-    with tempfile.TemporaryDirectory() as spool:
+    # The spool sits where the default one does (the home directory): on this
+    # machine mkdir under /tmp costs ~0.5 ms against ~0.02 ms under /root.
+    with tempfile.TemporaryDirectory(dir=os.path.expanduser("~"), prefix=".lrms-bench-") as spool:
         for _ in range(args.repeat):
             floors.append(floor(args.jobs, args.in_flight) / args.jobs * 1000)
             elapsed, freed = through_lrms(args.jobs, args.in_flight, spool)
