@@ -7,10 +7,14 @@ started: integration tests are never skipped.
 
 from __future__ import annotations
 
+import os
 import subprocess
+import types
 from pathlib import Path
 
 import pytest
+
+from lrms.auth import SshAuth
 
 REPO_ROOT = Path(__file__).resolve().parent
 SERVICES = REPO_ROOT / "tests" / "services"
@@ -45,3 +49,26 @@ def slurm() -> dict[str, str]:
 def sge() -> dict[str, str]:
     """The single-node Grid Engine cell: SGE_ROOT, SGE_CELL and LRMS_SGE_* settings."""
     return start_service("start-sge.sh", "/tmp/lrms-sge.env")
+
+
+@pytest.fixture(scope="session")
+def sshd() -> types.SimpleNamespace:
+    """The test sshd on 127.0.0.1:2222: LRMS_SSHD_* values without the prefix, lower-cased.
+
+    Attributes: host, port (int), user (the unprivileged ``lrmstest``), home, key,
+    key_pass, key_passphrase, known_hosts, dir; ``env`` holds the raw file.
+    """
+    directory = Path(os.environ.get("LRMS_SSHD_DIR", "/tmp/lrms-sshd"))
+    env = start_service("start-sshd.sh", str(directory / "env"))
+    prefix = "LRMS_SSHD_"
+    values = {k[len(prefix):].lower(): v for k, v in env.items() if k.startswith(prefix)}
+    info = types.SimpleNamespace(**values, env=env)
+    info.port = int(info.port)
+    return info
+
+
+@pytest.fixture
+def ssh_auth(sshd: types.SimpleNamespace) -> SshAuth:
+    """Key login as the test user, host key checked against the sshd's known_hosts."""
+    return SshAuth(username=sshd.user, keyfile=sshd.key, known_hosts=sshd.known_hosts,
+                   connect_timeout=10.0)

@@ -43,7 +43,7 @@ from collections.abc import Callable, Sequence
 from typing import IO, Any, TypeVar, cast
 
 import paramiko
-from paramiko.common import cMSG_CHANNEL_REQUEST
+from paramiko.common import cMSG_CHANNEL_DATA, cMSG_CHANNEL_REQUEST
 
 from ..auth import SshAuth
 from ..errors import AuthenticationError, ConfigError, HostKeyError, TransportError
@@ -331,7 +331,10 @@ class _Connection:
                 auth_timeout=max(target.connect_timeout, 30.0), **kwargs)
         except BaseException as exc:
             client.close()
-            raise self._connect_error(exc) from None
+            error = self._connect_error(exc)
+            if error is exc:
+                raise
+            raise error from exc
         transport = client.get_transport()
         assert transport is not None
         if target.keepalive > 0:
@@ -401,9 +404,9 @@ class _Connection:
                 else:
                     still_lent.append((sftp, ref))
             self._lent = still_lent
-            while self._idle:
+            while self._idle and transport is self._transport:
                 sftp = self._idle.pop()
-                if transport is self._transport and not _sftp_lost(sftp, transport):
+                if not _sftp_lost(sftp, transport):
                     return sftp
                 sftp.close()
         session = paramiko.SFTPClient.from_transport(transport)
@@ -459,6 +462,59 @@ def _filestat(attrs: paramiko.SFTPAttributes) -> FileStat:
     return FileStat(attrs.st_size or 0, float(attrs.st_mtime or 0), attrs.st_mode or 0)
 
 
+def _send_safely(channel: paramiko.Channel, build: Callable[[], paramiko.Message | None]) -> None:
+    """Send ``build()`` on ``channel`` unless it is closed, and before any CLOSE of ours.
+
+    paramiko builds channel messages under the channel lock but sends them after
+    releasing it, so an EOF built just as the server's CLOSE arrives can follow the
+    CLOSE paramiko sends back at once; OpenSSH then drops the whole connection
+    ("packet referred to nonexistent channel").  Holding the transport's send lock
+    while checking the channel keeps that CLOSE behind our message.
+    """
+    transport: Any = channel.get_transport()
+    while transport.is_active():
+        transport.clear_to_send.wait(0.1)
+        with transport.clear_to_send_lock:
+            if not transport.clear_to_send.is_set():
+                continue  # key exchange in progress
+            with cast(Any, channel).lock:
+                message = None if channel.closed else build()
+            if message is not None:
+                transport._send_message(message)
+            return
+
+
+def _send_eof(channel: paramiko.Channel) -> None:
+    """``channel.shutdown_write()`` without its race (see :func:`_send_safely`)."""
+    _send_safely(channel, cast(Any, channel)._send_eof)
+
+
+def _send_data(channel: paramiko.Channel, data: bytes) -> None:
+    """``channel.sendall(data)`` without its race (see :func:`_send_safely`): a command
+    that exits without reading its stdin must not take the connection down with it."""
+    chan: Any = channel
+    sent = 0
+
+    def build() -> paramiko.Message | None:
+        nonlocal sent
+        size = min(len(data) - sent, chan.out_window_size, chan.out_max_packet_size - 64)
+        if size <= 0:
+            return None
+        chan.out_window_size -= size
+        message = paramiko.Message()
+        message.add_byte(cMSG_CHANNEL_DATA)
+        message.add_int(chan.remote_chanid)
+        message.add_string(data[sent:sent + size])
+        sent += size
+        return message
+
+    while sent < len(data) and not channel.closed and not chan.eof_sent:
+        with chan.lock:  # paramiko notifies this condition on window adjusts and close
+            while chan.out_window_size == 0 and not channel.closed:
+                chan.out_buffer_cv.wait(1.0)
+        _send_safely(channel, build)
+
+
 def _kill(channel: paramiko.Channel) -> None:
     """Send SIGKILL to the remote command (an RFC 4254 ``signal`` request), then close."""
     message = paramiko.Message()
@@ -467,15 +523,16 @@ def _kill(channel: paramiko.Channel) -> None:
     message.add_string("signal")
     message.add_boolean(False)
     message.add_string("KILL")
-    with contextlib.suppress(EOFError, OSError, paramiko.SSHException):
-        cast(Any, channel.get_transport())._send_user_message(message)
+    with contextlib.suppress(*_NETWORK_ERRORS):
+        _send_safely(channel, lambda: message)
     channel.close()
 
 
 def _feed(channel: paramiko.Channel, data: bytes) -> None:
+    """Write stdin and EOF; a command that exits without reading it all is no error."""
     try:
-        channel.sendall(data)
-        channel.shutdown_write()
+        _send_data(channel, data)
+        _send_eof(channel)
     except _NETWORK_ERRORS:
         pass  # the command stopped reading or the channel died: the reader sees that
 
@@ -531,9 +588,9 @@ class SshTransport(Transport):
 
     def _retry(self, what: str, operation: Callable[[paramiko.Transport], _T]) -> _T:
         """Run ``operation``; on a dropped connection reconnect once and run it again."""
-        if not self._finalizer.alive:
-            raise TransportError(f"the SSH transport to {self._target} is closed")
         for attempt in (1, 2):
+            if not self._finalizer.alive:
+                raise TransportError(f"the SSH transport to {self._target} is closed")
             try:
                 transport = self._conn.transport()
             except (AuthenticationError, HostKeyError):
@@ -629,9 +686,7 @@ class SshTransport(Transport):
         if stdin and len(stdin) > _INLINE_STDIN:
             threading.Thread(target=_feed, args=(channel, stdin), daemon=True).start()
         else:
-            if stdin:
-                channel.sendall(stdin)
-            channel.shutdown_write()
+            _feed(channel, stdin or b"")
         out: list[bytes] = []
         err: list[bytes] = []
         while True:
