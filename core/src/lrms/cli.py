@@ -33,15 +33,14 @@ prints those strings literally.  Use "--" before the command.
 
 
 def _parser() -> argparse.ArgumentParser:
-    from . import __version__
-
     parser = argparse.ArgumentParser(
         prog="lrms",
         description="Run jobs on batch systems and shell hosts, locally or over SSH.",
         epilog="Exit codes: 0 ok, 1 job failed, 2 usage/config error, "
         "3 resource/transport error.  'lrms COMMAND --help' for details.",
     )
-    parser.add_argument("--version", action="version", version=f"lrms {__version__}")
+    parser.add_argument("--version", action="store_true",
+                        help="show the version of lrms and of each installed backend")
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="log more (-v info, -vv debug)")
     parser.add_argument("--config", metavar="FILE",
@@ -87,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="lrms: %(levelname)s: %(name)s: %(message)s")
+    if args.version:
+        return _version()
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
@@ -102,6 +103,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (LRMSError, ValueError) as exc:
         print(f"lrms: error: {exc}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, ValueError) else EXIT_RESOURCE
+
+
+def _version() -> int:
+    from . import __version__
+    from .backends import list_backends
+
+    print(f"lrms {__version__}")
+    for info in list_backends():
+        print(f"{info.name}: {info.distribution} {info.version}")
+    return 0
 
 
 def _backends(args: argparse.Namespace) -> int:
