@@ -127,5 +127,6 @@ def check_options(
         if option.name not in values:
             if option.required:
                 raise on_error(option.name, "missing required option")
-            values[option.name] = option.default
+            values[option.name] = (
+                None if option.default is None else option.convert(option.default))
     return values
