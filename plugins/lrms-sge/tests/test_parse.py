@@ -15,10 +15,12 @@ import pytest
 
 from lrms import Duration, Memory, State, TerminationReason
 from lrms_sge.parse import (
+    JobCounts,
     Usage,
     expand_task_ranges,
     map_state,
     parse_cluster_slots,
+    parse_job_counts,
     parse_qacct,
     parse_qstat_j,
     parse_qstat_xml,
@@ -594,6 +596,21 @@ def test_cluster_slots_malformed():
                             "<slots_used>x</slots_used></Queue-List></queue_info></job_info>")
     with pytest.raises(ValueError, match="not valid XML"):
         parse_cluster_slots("")
+
+
+def test_job_counts_ci_full_queue():
+    """CI cell ``qstat -f -xml``: r and t run; qw (array range expanded) queue; Eqw, hqw neither."""
+    text = read("ci-qstat-f-xml-full.xml")
+    assert parse_job_counts(text, "root") == JobCounts(running=2, queued=6, user_running=2,
+                                                       user_queued=6)
+    assert parse_job_counts(text, "alice") == JobCounts(running=2, queued=6, user_running=0,
+                                                        user_queued=0)
+
+
+def test_job_counts_sge6_owner():
+    """Sun GE 6.x ``qstat -xml`` (aiida-core test data): one r, one qw, one hqw of dorigm7s."""
+    assert parse_job_counts(read("qstat-xml-r-qw-hqw.xml"), "dorigm7s") == JobCounts(
+        running=1, queued=1, user_running=1, user_queued=1)
 
 
 def test_qacct_no_records():

@@ -1,1 +1,6 @@
-"""Grid Engine (SGE, Son of Grid Engine, OGS) backend for lrms."""
+"""lrms-sge: run lrms jobs on a Grid Engine cell (``qsub``, ``qstat``, ``qacct``, ``qdel``)."""
+
+from .backend import SgeBackend
+
+__version__ = "0.1.0"
+__all__ = ["SgeBackend"]

@@ -98,11 +98,13 @@ from lrms import Duration, Memory, State, TerminationReason
 from lrms.report import JobReport
 
 __all__ = [
+    "JobCounts",
     "QstatJobInfo",
     "Usage",
     "expand_task_ranges",
     "map_state",
     "parse_cluster_slots",
+    "parse_job_counts",
     "parse_qacct",
     "parse_qstat_j",
     "parse_qstat_xml",
@@ -203,17 +205,12 @@ def _xml_root(text: str, what: str) -> ET.Element:
             f"{what} output is not valid XML ({exc}): {text.strip()[:200]!r}") from None
 
 
-def parse_qstat_xml(text: str) -> list[JobReport]:
-    """Every job (array task) in ``qstat -xml`` or ``qstat -f -xml`` output.
-
-    Running jobs (``queue_info``, or each ``Queue-List`` with ``-f``) come
-    before pending ones (``job_info``), in Grid Engine's order.  ``raw_state``
-    is the state word; see the state table in this module's docstring.
-    """
+def _qstat_jobs(text: str) -> list[tuple[str, list[JobReport]]]:
+    """(owner, reports) of every ``job_list`` element, in document order."""
     root = _xml_root(text, "qstat -xml")
     if root.tag != "job_info":
         raise ValueError(f"qstat -xml output has root <{root.tag}>, not <job_info>")
-    reports: list[JobReport] = []
+    jobs: list[tuple[str, list[JobReport]]] = []
     for job in root.iter("job_list"):
         number = (job.findtext("JB_job_number") or "").strip()
         if not number.isdigit():
@@ -223,9 +220,47 @@ def parse_qstat_xml(text: str) -> list[JobReport]:
         tasks = (job.findtext("tasks") or "").strip()
         ids = [f"{number}.{task}" for task in expand_task_ranges(tasks)] if tasks else [number]
         reason = TerminationReason.UNKNOWN if state == State.TERMINATED else None
-        reports.extend(JobReport(native_id=native_id, state=state, raw_state=raw_state,
-                                 reason=reason, message=message) for native_id in ids)
-    return reports
+        jobs.append(((job.findtext("JB_owner") or "").strip(), [
+            JobReport(native_id=native_id, state=state, raw_state=raw_state, reason=reason,
+                      message=message) for native_id in ids]))
+    return jobs
+
+
+def parse_qstat_xml(text: str) -> list[JobReport]:
+    """Every job (array task) in ``qstat -xml`` or ``qstat -f -xml`` output.
+
+    Running jobs (``queue_info``, or each ``Queue-List`` with ``-f``) come
+    before pending ones (``job_info``), in Grid Engine's order.  ``raw_state``
+    is the state word; see the state table in this module's docstring.
+    """
+    return [report for _, reports in _qstat_jobs(text) for report in reports]
+
+
+@dataclasses.dataclass(frozen=True)
+class JobCounts:
+    """Jobs (array tasks) running and queued, everyone's and one user's."""
+
+    running: int
+    queued: int
+    user_running: int
+    user_queued: int
+
+
+def parse_job_counts(text: str, user: str) -> JobCounts:
+    """Count the RUNNING and SUBMITTED tasks of ``qstat [-f] -xml -u '*'`` output.
+
+    Held, suspended, error and deleted tasks count in neither.  ``user`` is
+    matched against ``JB_owner``.
+    """
+    counts = {"running": 0, "queued": 0, "user_running": 0, "user_queued": 0}
+    for owner, reports in _qstat_jobs(text):
+        for report in reports:
+            kind = {State.RUNNING: "running", State.SUBMITTED: "queued"}.get(report.state)
+            if kind:
+                counts[kind] += 1
+                if owner == user:
+                    counts[f"user_{kind}"] += 1
+    return JobCounts(**counts)
 
 
 _UNUSABLE_QUEUE = frozenset("uEdDsSCco")

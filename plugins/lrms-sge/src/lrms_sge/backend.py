@@ -1,0 +1,281 @@
+"""The Grid Engine backend: one generated job script per job, submitted with ``qsub``.
+
+Requests are ``qsub`` arguments, and ``-C ''`` turns off the parsing of ``#$``
+lines in the script, so no argv element can become a directive.  The job
+script (:func:`lrms.batch.render_script`) runs the argv in the job's sandbox
+and records its exit code there.  States come from one ``qstat -xml`` for
+every pending and running job (plus ``qstat -j`` for the reason of jobs in
+error); jobs that have left it are resolved with ``qacct -j``, all in one
+remote command, and then with the script's exit file.  Tables: :mod:`.parse`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import posixpath
+import re
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, TypeVar
+
+from lrms import (
+    Application,
+    CommandFailed,
+    Duration,
+    Job,
+    LRMSError,
+    Option,
+    ResourceStatus,
+    State,
+    SubmissionRefused,
+    TerminationReason,
+    hookimpl,
+)
+from lrms.batch import CONTROL, BatchBackend, command_options
+from lrms.options import check_options
+from lrms.report import JobReport
+from lrms.transport import CommandResult
+
+from .parse import (
+    parse_cluster_slots,
+    parse_job_counts,
+    parse_qacct,
+    parse_qstat_j,
+    parse_qstat_xml,
+    parse_qsub_terse,
+)
+
+__all__ = ["SgeBackend", "job_name"]
+
+# qacct answers for one job per call: one remote command loops over the ids.
+_QACCT_LOOP = 'qacct=$1; shift; for id; do "$qacct" -j "$id" 2>/dev/null; done; exit 0'
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+_RETRY_INTERVAL = 0.5
+_T = TypeVar("_T")
+
+
+def job_name(name: str) -> str:
+    """A ``-N`` value Grid Engine accepts: ASCII letters, digits, ``_.-``, not a digit first.
+
+    (Spaces or non-ASCII letters make qmaster drop the request, ``/:@\\*?`` are
+    refused, and a name may not start with a digit.)
+    """
+    legal = _NAME_UNSAFE.sub("_", name)[:64]
+    return legal if legal[:1].isalpha() or legal[:1] == "_" else f"j{legal}"[:64]
+
+
+class SgeBackend(BatchBackend):
+    """Run jobs on a Grid Engine cell (see the module docstring)."""
+
+    name = "sge"
+    scheduler = "Grid Engine"
+    options: ClassVar[Sequence[Option]] = (
+        *BatchBackend.options,
+        Option("queue", "string", None,
+               "Queue (qsub -q), also the scope of get_resource_status; any queue if unset."),
+        Option("project", "string", None, "Project (qsub -P); none if unset."),
+        Option("pe", "string", "smp",
+               "Parallel environment for jobs of more than one core (qsub -pe PE N); it "
+               "should have allocation_rule $pe_slots (all slots on one host)."),
+        Option("memory_complex", "string", "h_vmem",
+               "Complex that carries requested_memory (qsub -l NAME=...), e.g. h_vmem "
+               "(a hard limit), mem_free, virtual_free; empty: memory is not requested."),
+        Option("memory_per_slot", "boolean", True,
+               "The complex counts per slot (Grid Engine's rule for limits and YES "
+               "consumables): requested_memory is divided by the cores. False for a "
+               "consumable defined per JOB."),
+        Option("accounting_wait", "duration", "3s",
+               "How long to keep asking qacct for a job that has just left qstat (its "
+               "record is written up to accounting_flush_time after it ends)."),
+        *command_options("qsub", "qstat", "qacct", "qdel"),
+    )
+    #: Keys an Application may set in ``extra={"sge": {...}}`` (override the resource's).
+    app_options: ClassVar[tuple[str, ...]] = ("queue", "project", "pe", "extra_args")
+
+    def __init__(self, resource: Any) -> None:
+        super().__init__(resource)
+        self._user: str | None = None
+
+    @property
+    def user(self) -> str:
+        """The login user on the resource (asked once)."""
+        if self._user is None:
+            self._user = self.transport.check(["id", "-un"]).text.strip()
+        return self._user
+
+    # -- submission ------------------------------------------------------------
+
+    def submit_argv(self, app: Application, job: Job, script: str) -> list[str]:
+        """``qsub -terse`` with every request as an argument, then the script."""
+        assert job.sandbox is not None
+        extra = self._app_extra(app)
+        options = {**self.resource.options, **extra}
+        cores = app.requested_cores
+        argv = [
+            self.command("qsub"), "-terse", "-N", job_name(app.jobname or "job"), "-C", "",
+            "-wd", job.sandbox, "-o", posixpath.join(job.sandbox, CONTROL, "scheduler.out"),
+            "-j", "y", "-w", "e", "-S", "/bin/bash",
+        ]
+        if cores > 1:
+            if not options["pe"]:
+                raise SubmissionRefused(
+                    f"resource {self.resource.name}: job {app.jobname!r} needs {cores} cores "
+                    "but no parallel environment is configured: set the 'pe' option (see "
+                    "qconf -spl)")
+            argv += ["-pe", options["pe"], str(cores)]
+        if app.requested_walltime is not None:
+            argv += ["-l", f"h_rt={app.requested_walltime.to_hms()}"]
+        complex_name = options["memory_complex"]
+        if app.requested_memory is not None and complex_name:
+            memory = app.requested_memory
+            if options["memory_per_slot"]:
+                memory = memory.per(cores)
+            argv += ["-l", f"{complex_name}={memory.to_sge()}"]
+        if options["queue"]:
+            argv += ["-q", options["queue"]]
+        if options["project"]:
+            argv += ["-P", options["project"]]
+        free_form = [*(self.resource.options.get("extra_args") or []),
+                     *(extra.get("extra_args") or [])]
+        if "-t" in free_form:
+            raise SubmissionRefused(
+                f"resource {self.resource.name}: job {app.jobname!r}: array jobs (qsub -t) "
+                "are not supported; submit one lrms Job per task")
+        return [*argv, *free_form, script]
+
+    def _app_extra(self, app: Application) -> dict[str, Any]:
+        """The options the application set in ``extra["sge"]``, checked like the resource's."""
+        given = app.options_for("sge")
+        declared = [option for option in self.options if option.name in self.app_options]
+
+        def error(key: str, problem: str) -> Exception:
+            return LRMSError(f"resource {self.resource.name}: job {app.jobname!r}: "
+                             f"Application extra['sge'] option {key}: {problem}")
+
+        checked = check_options(declared, given, error)
+        return {key: checked[key] for key in given}
+
+    def parse_job_id(self, result: CommandResult) -> str:
+        try:
+            return parse_qsub_terse(result.text)
+        except ValueError as exc:
+            raise LRMSError(f"resource {self.resource.name}: {exc} "
+                            f"(stderr: {result.error_text or 'empty'})") from None
+
+    def cancel_argv(self, job: Job) -> list[str]:
+        return [self.command("qdel"), job.native_id or ""]
+
+    @hookimpl
+    def cancel_job(self, job: Job) -> bool:
+        """``qdel``; remembers whether the job was still pending (it then leaves no record)."""
+        try:
+            result = self.transport.check(self.cancel_argv(job))
+        except CommandFailed as exc:
+            if b"does not exist" in exc.stdout + exc.stderr:
+                return True  # it has ended: the next update reads its outcome
+            raise
+        pending = "has deleted job" in result.text  # running: "has registered the job"
+        job.backend_data["cancelled"] = "pending" if pending else "running"
+        return True
+
+    # -- states ------------------------------------------------------------------
+
+    def query(self, jobs: Sequence[Job]) -> dict[str, JobReport]:
+        """qstat for pending and running jobs, qacct for those that have left it.
+
+        A job qacct does not know is left out (the base class then reads its
+        exit file), unless it was deleted while pending.
+        """
+        ids = {job.native_id for job in jobs if job.native_id}
+        text = self.transport.check([self.command("qstat"), "-xml", "-u", self.user]).text
+        reports = {r.native_id: r for r in self._parse(parse_qstat_xml, text) if r.native_id in ids}
+        self._explain_errors(reports)
+        gone = [job for job in jobs if job.native_id and job.native_id not in reports]
+        accounted = self._accounting(gone) if gone else {}
+        for job in gone:
+            native = job.native_id or ""
+            if native in accounted:
+                reports[native] = _judge(job, accounted[native])
+            elif job.backend_data.get("cancelled") == "pending":
+                reports[native] = JobReport(
+                    native, State.TERMINATED, "deleted", reason=TerminationReason.CANCELLED,
+                    message="deleted while pending (Grid Engine keeps no accounting record)")
+            else:
+                job.backend_data.setdefault("unaccounted_since", time.time())
+        return reports
+
+    def report_from_exit_file(self, job: Job, code: int | None) -> JobReport:
+        """No record and no exit status after ``cancel_job``: the deletion ended it."""
+        if code is None and job.backend_data.get("cancelled"):
+            return JobReport(job.native_id or "", State.TERMINATED, "deleted",
+                             reason=TerminationReason.CANCELLED,
+                             message="deleted; Grid Engine wrote no accounting record (yet)")
+        return super().report_from_exit_file(job, code)
+
+    def _parse(self, parse: Callable[[str], _T], text: str) -> _T:
+        """``parse(text)``, its ValueError turned into an LRMSError naming the resource."""
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise LRMSError(f"resource {self.resource.name}: cannot read Grid Engine's "
+                            f"output: {exc}") from None
+
+    def _explain_errors(self, reports: dict[str, JobReport]) -> None:
+        """Replace the message of jobs in error (``Eqw``) with ``qstat -j``'s reason."""
+        failing = [native for native, report in reports.items() if "E" in report.raw_state]
+        if not failing:
+            return
+        result = self.transport.run([self.command("qstat"), "-j", ",".join(failing)])
+        infos = self._parse(parse_qstat_j, result.text)
+        for native in failing:
+            info = infos.get(native)
+            why = (info.error_reason if info else None) or "no reason given by qstat -j"
+            reports[native] = dataclasses.replace(reports[native], message=(
+                f"Grid Engine error state {reports[native].raw_state}: {why} (qmod -cj "
+                f"{native} clears the error after the cause is fixed)"))
+
+    def _accounting(self, jobs: Sequence[Job]) -> dict[str, JobReport]:
+        """The last qacct record of each job, asking again for jobs that just left qstat."""
+        found = self._qacct([job.native_id or "" for job in jobs])
+        waiting = [job.native_id or "" for job in jobs if job.native_id not in found
+                   and "unaccounted_since" not in job.backend_data
+                   and job.backend_data.get("cancelled") != "pending"]
+        deadline = time.monotonic() + Duration(self.resource.options["accounting_wait"]).seconds
+        while waiting and time.monotonic() < deadline:
+            time.sleep(_RETRY_INTERVAL)
+            found.update(self._qacct(waiting))
+            waiting = [native for native in waiting if native not in found]
+        return found
+
+    def _qacct(self, ids: Sequence[str]) -> dict[str, JobReport]:
+        argv = ["/bin/sh", "-c", _QACCT_LOOP, "sh", self.command("qacct"), *ids]
+        records = self._parse(parse_qacct, self.transport.check(argv).text)
+        return {r.native_id: r for r in records if r.native_id in ids}  # the last one wins
+
+    # -- load ----------------------------------------------------------------------
+
+    @hookimpl
+    def get_resource_status(self) -> ResourceStatus:
+        """Slots of the usable queue instances and everyone's jobs, from ``qstat -f -xml``."""
+        queue = self.resource.options.get("queue")
+        argv = [self.command("qstat"), "-f", "-xml", "-u", "*", *(["-q", queue] if queue else [])]
+        text = self.transport.check(argv).text
+        used, total = self._parse(parse_cluster_slots, text)
+        counts = self._parse(lambda text: parse_job_counts(text, self.user), text)
+        return ResourceStatus(
+            free_slots=max(0, total - used), total_slots=total, user_run=counts.user_running,
+            user_queued=counts.user_queued, queued=counts.queued, running=counts.running)
+
+
+def _judge(job: Job, report: JobReport) -> JobReport:
+    """What qacct cannot know: the script's exit code 128+N is the program's signal N,
+    and a signal after ``cancel_job`` is the cancellation."""
+    if report.state != State.TERMINATED:
+        return report
+    code = report.exitcode
+    if report.reason == TerminationReason.EXITED and code is not None and code > 128:
+        report = dataclasses.replace(report, exitcode=None, signal=code - 128,
+                                     reason=TerminationReason.SIGNALLED)
+    if job.backend_data.get("cancelled") and report.reason == TerminationReason.SIGNALLED:
+        report = dataclasses.replace(report, reason=TerminationReason.CANCELLED)
+    return report
