@@ -4,7 +4,7 @@
 #   bash tests/run.sh [PYTEST-ARGS...]
 #
 # 1. creates .venv and installs the core (with SSH) and every in-tree plugin
-#    in editable mode, plus the dev tools of requirements-dev.txt;
+#    (plugins/*/pyproject.toml) in editable mode, plus requirements-dev.txt;
 # 2. starts the real services the tests need (tests/services/start-*.sh);
 # 3. runs ruff, mypy (core) and pytest.  A service that fails to start fails
 #    the run: nothing is skipped.
@@ -20,12 +20,17 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install -q --upgrade pip
-"$venv/bin/python" -m pip install -q -r requirements-dev.txt \
-    -e "./core[ssh]" -e ./plugins/lrms-shellcmd
+plugins=()
+for dir in plugins/*/; do
+    [ -f "$dir/pyproject.toml" ] && plugins+=(-e "./$dir")
+done
+"$venv/bin/python" -m pip install -q -r requirements-dev.txt -e "./core[ssh]" "${plugins[@]}"
 export PATH="$venv/bin:$PATH"
 
 step "services"
+# One after another: on a fresh machine each installs Debian packages.
 bash tests/services/start-sshd.sh
+bash tests/services/start-sge.sh
 
 step "lint and types"
 ruff check core plugins tests bench
