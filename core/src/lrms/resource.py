@@ -257,7 +257,11 @@ class LRMS:
         self.check_request(app)
         self._check_inputs(app)
         job.resource = self.name
-        self.hook.submit_job(resource=self, app=app, job=job)
+        try:
+            self.hook.submit_job(resource=self, app=app, job=job)
+        except BaseException:
+            job.resource = None
+            raise
         log.info("%s: submitted job %s as %s", self.name, job.jobid, job.native_id)
         self.hook.job_submitted(resource=self, job=job)
         return job

@@ -17,9 +17,9 @@ once, closed at the end).  A missing option or a resource that cannot be built
 fails every test that needs it, with the reason; nothing is ever skipped.
 
 ``--lrms-timeout`` (seconds, default 120) bounds each test: its waits for job
-states share that budget, and a test still inside a backend call a few seconds
-after it is stopped with a failure (SIGALRM, on the main thread of POSIX
-systems).
+states share that budget, and a test still inside a backend call
+``WATCHDOG_GRACE`` seconds later is stopped with a failure showing where it
+hangs (SIGALRM, on the main thread of POSIX systems).
 
 pytest is imported only here: the core does not depend on it.
 """
@@ -39,7 +39,7 @@ import pytest
 
 import lrms
 
-__all__ = ["SUITE_MODULE", "suite_path"]
+__all__ = ["SUITE_MODULE", "build_resource", "suite_path"]
 
 SUITE_MODULE = "lrms.testing.conformance"
 SUITE_NODEID = "lrms/testing/conformance.py"
@@ -82,7 +82,11 @@ def _names_suite(arg: str, invocation_dir: Path) -> bool:
 def pytest_load_initial_conftests(
     early_config: pytest.Config, parser: pytest.Parser, args: list[str]
 ) -> None:
-    """Collect the suite: append its module to the command line's paths."""
+    """Collect the suite: append its module to the command line's paths.
+
+    (Editing ``args`` here is how an installed plugin adds arguments; the hook
+    runs for ``-p`` plugins, before pytest decides what to collect.)
+    """
     given = getattr(early_config.known_args_namespace, "file_or_dir", None) or []
     here = early_config.invocation_params.dir
     if not any(_names_suite(str(arg), here) for arg in given):

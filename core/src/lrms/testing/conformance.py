@@ -79,7 +79,7 @@ def job_app(resource: lrms.LRMS, argv: Sequence[str], **fields: Any) -> Applicat
 
 def describe(job: Job) -> str:
     states = " -> ".join(state.value for state, _ in job.history)
-    return (f"job {job.jobid} (native id {job.native_id}): states {states}; "
+    return (f"job {job.jobid} (native id {job.native_id}, sandbox {job.sandbox}): states {states}; "
             f"exitcode={job.exitcode} signal={job.signal} returncode={job.returncode} "
             f"reason={job.termination_reason} message={job.status_message!r}")
 
@@ -417,9 +417,11 @@ def test_peek_copies_the_requested_bytes(
         stream = io.BytesIO()
         stream.write(prefix)
         count = lrms_resource.peek(outputs_job, "stdout", stream, offset=offset, size=size)
+        assert stream.getvalue()[:len(prefix)] == prefix, (
+            f"§4 {call} must write at the stream's position, not overwrite what is before it")
         got = stream.getvalue()[len(prefix):]
-        assert stream.getvalue()[:len(prefix)] == prefix and got == expected, (
-            f"§4 {call} must write exactly the requested bytes at the stream's position: "
+        assert got == expected, (
+            f"§4 {call} must write exactly the requested bytes into the stream: "
             f"{difference(expected, got)}")
         assert stream.tell() == len(prefix) + len(expected), (
             f"§4 {call} must leave the stream just after the written bytes: position "
