@@ -72,3 +72,13 @@ def ssh_auth(sshd: types.SimpleNamespace) -> SshAuth:
     """Key login as the test user, host key checked against the sshd's known_hosts."""
     return SshAuth(username=sshd.user, keyfile=sshd.key, known_hosts=sshd.known_hosts,
                    connect_timeout=10.0)
+
+
+@pytest.fixture(scope="session")
+def torque(slurm: dict[str, str]) -> str:
+    """Slurm's Torque wrappers (qsub, qstat, qdel, pbsnodes) driving the test Slurm cluster.
+
+    The stand-in PBS server of the pbs backend's torque flavour; returns the
+    directory holding the wrappers.
+    """
+    return start_service("setup-torque-wrappers.sh", "/tmp/lrms-torque.env")["LRMS_TORQUE_BIN"]

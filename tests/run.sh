@@ -31,6 +31,8 @@ step "services"
 # One after another: on a fresh machine each installs Debian packages.
 bash tests/services/start-sshd.sh
 bash tests/services/start-sge.sh
+bash tests/services/start-slurm.sh
+bash tests/services/setup-torque-wrappers.sh
 
 step "lint and types"
 ruff check core plugins tests bench

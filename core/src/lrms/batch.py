@@ -163,9 +163,10 @@ class BatchBackend(SandboxBackend):
             self.transport.write_bytes(script, self.render(app, job, sandbox).encode())
             result = self.transport.run(self.submit_argv(app, job, script))
             if result.returncode != 0:
+                said = " ".join(p for p in (result.error_text, result.text.strip()) if p)
                 raise SubmissionRefused(
                     f"resource {self.resource.name}: {self.scheduler} refused job {job.jobid} "
-                    f"({app.jobname!r}): {result.error_text or result.text.strip()}")
+                    f"({app.jobname!r}): {said or f'exit {result.returncode}, no message'}")
             job.native_id = self.parse_job_id(result)
         except BaseException:
             self.transport.remove(sandbox, recursive=True)
@@ -204,7 +205,7 @@ class BatchBackend(SandboxBackend):
             return JobReport(native, State.UNKNOWN, message=(
                 f"{self.scheduler} no longer knows job {native} and its script left no "
                 "exit status"))
-        if code > 128:
+        if 128 < code <= 128 + 64:  # the shell's 128+N for a program killed by signal N
             return JobReport(native, State.TERMINATED, "exit-file", signal=code - 128,
                              reason=TerminationReason.SIGNALLED)
         return JobReport(native, State.TERMINATED, "exit-file", exitcode=code,

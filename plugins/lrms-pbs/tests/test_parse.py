@@ -3,8 +3,10 @@
 No PBS server can run here.  The fixture tests read outputs recorded on real
 PBS Professional / OpenPBS and Torque systems (tests/data, attribution and the
 facts each file must parse to in tests/data/SOURCES.md); every test says which
-system produced its input.  The table tests use small synthetic attribute dicts
-built from the reference manuals' tables.
+system produced its input; the ``wrapper/`` files were captured on this CI host
+from Slurm's Torque compatibility wrappers (the torque flavour's end-to-end
+stand-in).  The table tests use small synthetic attribute dicts built from the
+reference manuals' tables.
 """
 
 from __future__ import annotations
@@ -19,15 +21,22 @@ from lrms import Duration, Memory, State, TerminationReason
 from lrms_pbs.parse import (
     JOB_EXEC_CODES,
     JOB_ID,
+    NODE,
+    count_job_states,
     decode_exit_status,
     legal_job_name,
+    node_slots,
     parse_duration,
+    parse_pbsnodes,
     parse_qstat_f,
     parse_qstat_json,
     parse_qsub_id,
+    parse_queue_totals,
     parse_size,
     parse_tracejob,
     report_from_attributes,
+    short_id,
+    split_tracejob,
     tracejob_records,
 )
 
@@ -598,6 +607,74 @@ def test_torque_tracejob_completed() -> None:
     assert report.max_memory == Memory(2364 * KB)
 
 
+def test_pbspro_pbsnodes_soca() -> None:
+    """Recorded `pbsnodes -a` from PBS Professional on Scale-Out Computing on AWS, Sept
+    2019 (SOCA docs): one free node running one 1-cpu job, one down node."""
+    nodes = parse_pbsnodes(read("pbspro/pbsnodes-a-soca.txt"))
+    assert [node[NODE] for node in nodes] == ["ip-90-0-118-49", "ip-90-0-188-37"]
+    ready, down = nodes
+    assert (ready["state"], ready["pcpus"], ready["jobs"]) == ("free", "16", "1.ip-90-0-24-214/0")
+    assert (ready["resources_available.ncpus"], ready["resources_assigned.ncpus"]) == ("16", "1")
+    assert ready["resources_available.mem"] == "31890060kb"
+    assert ready["last_state_change_time"] == "Sun Sep 29 23:30:05 2019"
+    assert down["state"] == "state-unknown,down"
+    assert down["comment"] == "node down: communication closed"
+    assert "resources_available.ncpus" not in down and down["resources_assigned.ncpus"] == "0"
+    assert node_slots(ready, "pbspro") == (16, 1, True)
+    assert node_slots(down, "pbspro") == (0, 0, False)
+
+
+def test_torque_pbsnodes_emmy() -> None:
+    """Recorded `pbsnodes -a` from a TORQUE cluster (RRZE Emmy, Feb 2016; aggmon test
+    data): a free node and a full one listing 40 single-slot entries."""
+    nodes = parse_pbsnodes(read("torque/pbsnodes-a-emmy.txt"))
+    assert [node[NODE] for node in nodes] == ["e1165", "e1166"]
+    free, full = nodes
+    assert (free["state"], free["np"], free["ntype"]) == ("free", "40", "cluster")
+    assert "jobs" not in free
+    assert free["status"].startswith("rectime=1455702949,varattr=,jobs=,state=free,")
+    assert free["gpu_status"] == "timestamp=Wed Feb 17 10:55:49 2016"
+    assert (full["state"], full["np"]) == ("job-exclusive", "40")
+    assert full["jobs"].split(",")[0] == "0/535654.eadm"
+    assert full["jobs"].split(",")[-1] == "39/535654.eadm"
+    assert full["mom_manager_port"] == "15003"
+    assert node_slots(free, "torque") == (40, 0, True)
+    assert node_slots(full, "torque") == (40, 40, True)
+
+
+def test_wrapper_qstat_f_completed_running_queued() -> None:
+    """Captured on this CI host: `qstat -f 176 177 178` of Slurm's Torque wrapper
+    (slurm-wlm-torque 22.05.8) on the test Slurm cluster: attribute lines are
+    TAB-indented, ids have no server suffix, and there is no exit_status."""
+    jobs = parse_qstat_f(read("wrapper/qstat-f-C-R-Q.txt"))
+    assert [job[JOB_ID] for job in jobs] == ["176", "177", "178"]
+    assert [job["job_state"] for job in jobs] == ["C", "R", "Q"]
+    assert [job["Job_Name"] for job in jobs] == ["done", "run", "wait"]
+    assert [job["Resource_List.ncpus"] for job in jobs] == ["1", "1", "2"]
+    assert all(job["Resource_List.walltime"] == "00:02:00" for job in jobs)
+    assert jobs[0]["exec_host"] == "vm/1" and "exec_host" not in jobs[2]
+    assert all(no_exit_status(job) and no_usage(job) for job in jobs)
+    reports = [report_from_attributes(job, "torque") for job in jobs]
+    assert [r.state for r in reports] == [State.TERMINATED, State.RUNNING, State.SUBMITTED]
+    assert (reports[0].exitcode, reports[0].signal, reports[0].reason) == (
+        None, None, R.UNKNOWN)                  # the backend asks tracejob / the exit file
+
+
+def test_wrapper_status_outputs() -> None:
+    """Captured on this CI host from Slurm's Torque wrappers (22.05.8): `pbsnodes -a`
+    with the node full and half full, `qstat -q`, and `qstat -u root` (only the
+    header and this test's rows kept)."""
+    full, = parse_pbsnodes(read("wrapper/pbsnodes-a-job-exclusive.txt"))
+    mixed, = parse_pbsnodes(read("wrapper/pbsnodes-a-mixed.txt"))
+    assert (full[NODE], full["state"], full["np"]) == ("vm", "job-exclusive", "2")
+    assert "slurmstate=allocated" in full["status"]
+    assert node_slots(full, "torque") == (2, 2, True)
+    assert (mixed["state"], mixed["np"]) == ("mixed", "2")
+    assert node_slots(mixed, "torque") == (2, 0, True)   # the wrapper lists no jobs per node
+    assert parse_queue_totals(read("wrapper/qstat-q.txt")) == (2, 1)
+    assert count_job_states(read("wrapper/qstat-u-excerpt.txt")) == {"C": 2, "R": 1, "Q": 1}
+
+
 FIXTURE_TESTS = {
     "pbspro/qstat-f-multi-QRH.txt": "test_pbspro_qstat_f_multi_qrh",
     "pbspro/qstat-f-gadi-space-continuation.txt": "test_pbspro_qstat_f_gadi_space_continuation",
@@ -613,6 +690,13 @@ FIXTURE_TESTS = {
     "torque/qstat-f-running-rrcki.txt": "test_torque_qstat_f_running_rrcki",
     "torque/qstat-f-completed-mavis.txt": "test_torque_qstat_f_completed_mavis",
     "torque/tracejob-completed.txt": "test_torque_tracejob_completed",
+    "pbspro/pbsnodes-a-soca.txt": "test_pbspro_pbsnodes_soca",
+    "torque/pbsnodes-a-emmy.txt": "test_torque_pbsnodes_emmy",
+    "wrapper/qstat-f-C-R-Q.txt": "test_wrapper_qstat_f_completed_running_queued",
+    "wrapper/pbsnodes-a-job-exclusive.txt": "test_wrapper_status_outputs",
+    "wrapper/pbsnodes-a-mixed.txt": "test_wrapper_status_outputs",
+    "wrapper/qstat-q.txt": "test_wrapper_status_outputs",
+    "wrapper/qstat-u-excerpt.txt": "test_wrapper_status_outputs",
 }
 
 
@@ -998,7 +1082,8 @@ def test_tracejob_memory_kill_and_deletions() -> None:
     ("ok-name_+1", "ok-name_+1", "ok-name_+1"),
     ("pita.deblur", "pita_deblur", "pita.deblur"),      # PBS Pro rejects '.', Torque not
     ("my job", "my_job", "my_job"),
-    ("a@b", "a_b", "a@b"),
+    ("a@b", "a_b", "a_b"),
+    ("x;rm$y`z'", "x_rm_y_z_", "x_rm_y_z_"),          # shell metacharacters (synthetic)
     ("1abc", "j1abc", "j1abc"),
     ("_x", "j_x", "j_x"),
     ("", "job", "job"),
@@ -1008,7 +1093,7 @@ def test_tracejob_memory_kill_and_deletions() -> None:
     ("x" * 300, "x" * 236, "x" * 15),
 ])
 def test_legal_job_name(name: str, pbspro: str, torque: str) -> None:
-    """OpenPBS ck_job_name.c (236, alnum - _ +) and Torque (visible ASCII, 15 kept);
+    """OpenPBS ck_job_name.c (236, alnum - _ +) and Torque (15 kept, `.` allowed);
     synthetic names, some taken from the recorded fixtures."""
     assert legal_job_name(name, "pbspro") == pbspro
     assert legal_job_name(name, "torque") == torque
@@ -1021,7 +1106,7 @@ def test_legal_job_names_pass_the_checks(name: str) -> None:
     pbspro = legal_job_name(name, "pbspro")
     assert re.fullmatch(r"[A-Za-z][A-Za-z0-9_+-]{0,235}", pbspro)
     torque = legal_job_name(name, "torque")
-    assert re.fullmatch(r"[A-Za-z][!-~]{0,14}", torque)
+    assert re.fullmatch(r"[A-Za-z][A-Za-z0-9_.+-]{0,14}", torque)
 
 
 @pytest.mark.parametrize(("text", "job_id"), [
@@ -1056,3 +1141,85 @@ def test_unknown_flavour(call) -> None:
     """A flavour other than pbspro/torque is a programming error (synthetic)."""
     with pytest.raises(ValueError, match="flavour"):
         call()
+
+
+# ---------------------------------------------------------------------------
+# Resource status and id helpers
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("node", "flavour", "expected"), [
+    ({"state": "job-exclusive", "np": "36", "jobs": "0-35/63779.srv"}, "torque", (36, 36, True)),
+    ({"state": "free", "np": "8", "jobs": "0-3/1.srv,4,6-7/2.srv"}, "torque", (8, 7, True)),
+    ({"state": "free", "np": "4", "jobs": "0/7.srv, 1/7.srv"}, "torque", (4, 2, True)),
+    ({"state": "busy", "np": "4"}, "torque", (4, 4, True)),
+    ({"state": "offline", "np": "4"}, "torque", (4, 0, False)),
+    ({"state": "down,job-exclusive", "np": "4"}, "torque", (4, 4, False)),
+    ({"state": "job-busy", "resources_available.ncpus": "128",
+      "resources_assigned.ncpus": "64"}, "pbspro", (128, 64, True)),
+    ({"state": "free", "pcpus": "16"}, "pbspro", (16, 0, True)),
+    ({"state": "resv-exclusive", "resources_available.ncpus": "8"}, "pbspro", (8, 8, True)),
+    ({"state": "free", "resources_available.ncpus": "8", "resources_assigned.ncpus": "12"},
+     "pbspro", (8, 8, True)),
+])
+def test_node_slots(node: dict[str, str], flavour: str, expected: tuple[int, int, bool]) -> None:
+    """Synthetic nodes in the formats of Torque pbsnodes(8) (2-4: one entry per slot,
+    5-6: slot ranges) and the PBS Pro RG vnode attributes and states."""
+    assert node_slots(node, flavour) == expected  # type: ignore[arg-type]
+
+
+def test_pbsnodes_shapes() -> None:
+    """Synthetic: empty output, attributes before any node, a line without ` = `."""
+    assert parse_pbsnodes("") == []
+    text = "   orphan = 1\nn1\n     state = free\n     garbage\n     np = 2\n\nn2\n"
+    assert parse_pbsnodes(text) == [{NODE: "n1", "state": "free", "np": "2"}, {NODE: "n2"}]
+
+
+def test_queue_totals() -> None:
+    """`qstat -q` as the Torque and PBS Pro manuals print it (synthetic)."""
+    text = ("server: head\n\nQueue            Memory CPU Time Walltime Node  Run Que Lm  State\n"
+            "---------------- ------ -------- -------- ----  --- --- --  -----\n"
+            "batch              --      --    72:00:00   --  133   8 --   E R\n"
+            "long               --      --    504:00:0   --    1   0 --   E R\n"
+            "                                               ----- -----\n"
+            "                                                 134     8\n")
+    assert parse_queue_totals(text) == (134, 8)
+    assert parse_queue_totals("qstat: cannot connect to server\n") is None
+
+
+def test_count_job_states_pbspro_select_format() -> None:
+    """The `qstat -u` line quoted in OpenPBS PR #2675 (PBS 23.06.06), plus synthetic rows."""
+    text = ("VMa: \n"
+            "                                                            Req'd  Req'd   Elap\n"
+            "Job ID          Username Queue    Jobname    SessID NDS TSK Memory Time  S Time\n"
+            "--------------- -------- -------- ---------- ------ --- --- ------ ----- - -----\n"
+            "2000.VMa        amehm5   workq    STDIN        6410   1   1    --    --  R 25:26\n"
+            "2001.VMa        amehm5   workq    my job        --    1   1    --  01:00 Q   -- \n"
+            "2002[].VMa      amehm5   workq    arr           --    1   1    --  01:00 B   -- \n")
+    assert count_job_states(text) == {"R": 1, "Q": 1, "B": 1}
+
+
+def test_split_tracejob() -> None:
+    """Two recorded tracejob outputs (OpenPBS, Torque) as one shell loop prints them."""
+    text = read("pbspro/tracejob-openpbs-finished.txt") + read("torque/tracejob-completed.txt")
+    chunks = split_tracejob("tracejob: some warning\n" + text)
+    assert [tracejob_records(chunk)[0] for chunk in chunks] == ["110.n001", "123"]
+    assert split_tracejob("") == []
+
+
+@pytest.mark.parametrize(("job_id", "short"), [
+    ("1234.pbs01", "1234"), ("1234.pbs01.example.org", "1234"), ("1234", "1234"),
+    ("7[2].srv", "7[2]"), ("4345644.aurora-pbs-0001.hostmgmt.cm.aurora.alcf.anl.gov", "4345644"),
+])
+def test_short_id(job_id: str, short: str) -> None:
+    """Ids as qsub and qstat print them (synthetic; forms from the recorded fixtures)."""
+    assert short_id(job_id) == short
+
+
+def test_qstat_f_tab_indented_attributes() -> None:
+    """Synthetic, in the layout of Slurm's Torque wrapper: TAB-indented attributes,
+    and a block with 4-space attributes and TAB continuations after it."""
+    text = ("Job Id:\t5\n\tjob_state = R\n\tqueue = debug\n\n"
+            "Job Id: 6.srv\n    job_state = Q\n    Variable_List = A=1,\n\tB=2\n")
+    assert parse_qstat_f(text) == [
+        {JOB_ID: "5", "job_state": "R", "queue": "debug"},
+        {JOB_ID: "6.srv", "job_state": "Q", "Variable_List": "A=1,B=2"}]

@@ -1,1 +1,6 @@
-"""lrms backend for PBS: PBS Professional / OpenPBS and Torque."""
+"""lrms-pbs: the ``pbs`` backend for PBS Professional / OpenPBS and Torque."""
+
+from .backend import PbsBackend
+
+__version__ = "0.1.0"
+__all__ = ["PbsBackend"]

@@ -4,7 +4,10 @@
 (:func:`parse_qstat_f`, :func:`parse_qstat_json`); an attribute dict becomes a
 :class:`~lrms.report.JobReport` (:func:`report_from_attributes`); ``tracejob``
 output of a finished job becomes a report too (:func:`parse_tracejob`).
-:func:`legal_job_name` and :func:`parse_qsub_id` serve submission.
+:func:`legal_job_name` and :func:`parse_qsub_id` serve submission;
+:func:`parse_pbsnodes`, :func:`node_slots`, :func:`parse_queue_totals` and
+:func:`count_job_states` read ``pbsnodes -a``, ``qstat -q`` and ``qstat -u`` for
+the resource status.
 
 The two dialects ("flavours") are ``"pbspro"`` (PBS Professional and OpenPBS)
 and ``"torque"``.  Where they differ (negative exit codes, job-name rules) the
@@ -59,20 +62,29 @@ from lrms.report import JobReport
 from lrms.state import State, TerminationReason
 
 __all__ = [
+    "FULL_NODE_STATES",
     "JOB_EXEC_CODES",
     "JOB_ID",
     "JOB_NAME_RULES",
+    "NODE",
     "STATES",
+    "UNUSABLE_NODE_STATES",
     "Flavour",
+    "count_job_states",
     "decode_exit_status",
     "legal_job_name",
+    "node_slots",
     "parse_duration",
+    "parse_pbsnodes",
     "parse_qstat_f",
     "parse_qstat_json",
     "parse_qsub_id",
+    "parse_queue_totals",
     "parse_size",
     "parse_tracejob",
     "report_from_attributes",
+    "short_id",
+    "split_tracejob",
     "tracejob_records",
 ]
 
@@ -202,9 +214,13 @@ JOB_EXEC_CODES: dict[str, dict[int, tuple[str, str, TerminationReason]]] = {
 #: torque: Torque ``ck_job_name.c`` accepts any visible (``isgraph``) characters
 #: with the first alphabetic, up to 256 in 6.x; the Torque 2.x qsub(1B) page
 #: limits ``-N`` to 15 characters, so 15 is used to work on every version.
+#: Of the visible characters only ``.`` is kept beyond PBS Pro's set: shell
+#: metacharacters (``;`` ``$`` quotes ...) are replaced because qsub front ends
+#: pass ``-N`` through a shell (Slurm's Torque wrapper builds an ``sbatch``
+#: command line from it unquoted).
 JOB_NAME_RULES: dict[str, tuple[int, str]] = {
     "pbspro": (236, r"[^A-Za-z0-9_+-]"),
-    "torque": (15, r"[^!-~]"),   # anything but printable, non-space ASCII
+    "torque": (15, r"[^A-Za-z0-9_.+-]"),
 }
 
 _SIGNAL_LIMIT = 64            # highest signal number decoded from an exit status
@@ -231,13 +247,16 @@ def parse_qstat_f(text: str) -> list[dict[str, str]]:
     value`` lines are attributes.  A line starting with a TAB, or with 8 or more
     spaces (copies where the TAB was expanded) and deeper than the block's
     first attribute line, continues the previous value and is appended with
-    no separator (one TAB, or 8 spaces, removed).  Empty lines are skipped,
-    never treated as job separators.  Lines that fit none of this are ignored.
+    no separator (one TAB, or 8 spaces, removed).  Where a block's first
+    attribute line is indented with one TAB (Slurm's Torque wrapper), TAB-indented
+    ``key = value`` lines are attributes.  Empty lines are skipped, never treated
+    as job separators.  Lines that fit none of this are ignored.
     """
     jobs: list[dict[str, str]] = []
     job: dict[str, str] | None = None
     key: str | None = None
     attr_indent: int | None = None
+    tab_attrs = False
     for raw in text.splitlines():
         line = raw.rstrip("\r\n")
         if not line.strip():
@@ -246,9 +265,17 @@ def parse_qstat_f(text: str) -> list[dict[str, str]]:
         if match:
             job = {JOB_ID: match.group(1)}
             jobs.append(job)
-            key, attr_indent = None, None
+            key, attr_indent, tab_attrs = None, None, False
             continue
         if job is None:
+            continue
+        tabbed = line.startswith("\t") and not line[1:2].isspace()
+        if tabbed and attr_indent is None:
+            tab_attrs, attr_indent = True, 8
+        match = _ATTR_LINE.match(line[1:]) if tabbed and tab_attrs else None
+        if match:
+            key = match.group(1)
+            job[key] = match.group(2) or ""
             continue
         spaces = _indent(line)
         if line.startswith("\t") or (
@@ -480,6 +507,7 @@ def report_from_attributes(attrs: Mapping[str, str], flavour: Flavour) -> JobRep
 # ---------------------------------------------------------------------------
 
 _TRACE_JOB = re.compile(r"^Job:\s*(\S+)")
+_TRACE_SPLIT = re.compile(r"^(?=Job:)", re.MULTILINE)
 _TRACE_RECORD = re.compile(
     r"^(\d{2}/\d{2}/\d{4} \d{2}:\d{2}:\d{2}(?:\.\d+)?)\s+([A-Za-z])\s+(.*)$")
 _TRACE_EXIT = re.compile(r"\bExit_status=(-?\d+)")
@@ -516,6 +544,11 @@ def tracejob_records(text: str) -> tuple[str | None, list[tuple[str, str, str]]]
             stamp, kind, message = records[-1]
             records[-1] = (stamp, kind, f"{message} {line.strip()}")
     return job_id, records
+
+
+def split_tracejob(text: str) -> list[str]:
+    """Output of several ``tracejob`` runs, one chunk per ``Job:`` header."""
+    return [chunk for chunk in _TRACE_SPLIT.split(text) if _TRACE_JOB.match(chunk)]
 
 
 def parse_tracejob(text: str, flavour: Flavour) -> JobReport | None:
@@ -594,3 +627,105 @@ def parse_qsub_id(text: str) -> str:
     if not found:
         raise ValueError(f"no job id in qsub output: {text.strip()[:200]!r}")
     return found[-1]
+
+
+def short_id(job_id: str) -> str:
+    """The sequence part of a job id (``1234`` of ``1234.pbs01``, ``7[2]`` of ``7[2].s``).
+
+    Servers print the suffix with or without the domain, and Slurm's Torque
+    wrappers print none, so ids are matched on this part when the full id is not.
+    """
+    return job_id.split(".", 1)[0]
+
+
+# ---------------------------------------------------------------------------
+# Resource status: pbsnodes -a, qstat -q, qstat -u
+# ---------------------------------------------------------------------------
+
+NODE = "Node"
+#: Node state words that make a node's cores unavailable (PBS RG "Vnode states";
+#: Torque pbsnodes(8)); a node's ``state`` is a comma-separated list of them.
+UNUSABLE_NODE_STATES = frozenset({
+    "down", "offline", "unknown", "state-unknown", "stale", "unresolvable",
+    "provisioning", "wait-provisioning", "maintenance", "sleep", "unavailable",
+})
+#: States whose node is full even when pbsnodes lists no jobs on it.
+FULL_NODE_STATES = frozenset({"job-exclusive", "job-busy", "busy", "resv-exclusive"})
+_NODE_ATTR = re.compile(r"^\s+([^\s=]+)\s=\s?(.*)$")
+_TORQUE_SLOTS = re.compile(r"(?<![\w./-])(\d+)(?:-(\d+))?(?=[\d, -]*/)")
+
+
+def parse_pbsnodes(text: str) -> list[dict[str, str]]:
+    """``pbsnodes -a`` output: one attribute dict per node, its name under :data:`NODE`.
+
+    An unindented line names a node; indented ``key = value`` lines are its
+    attributes.  Other lines are ignored.
+    """
+    nodes: list[dict[str, str]] = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if not line[0].isspace():
+            nodes.append({NODE: line.strip()})
+            continue
+        match = _NODE_ATTR.match(line)
+        if match and nodes:
+            nodes[-1][match.group(1)] = match.group(2).strip()
+    return nodes
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(str(text).strip())
+    except ValueError:
+        return None
+
+
+def node_slots(node: Mapping[str, str], flavour: Flavour) -> tuple[int, int, bool]:
+    """(cores, cores in use, usable) of one :func:`parse_pbsnodes` node.
+
+    pbspro: ``resources_available.ncpus`` (else ``pcpus``) and
+    ``resources_assigned.ncpus``.  torque: ``np`` and the slots named in ``jobs``
+    (``0/1.srv,1/1.srv`` in Torque 2-4, ``0-3/1.srv`` in 5-6).  A node without
+    usage figures is full if its state says so (``job-exclusive``, ``busy``),
+    else idle.  A node is unusable when any of its state words is in
+    :data:`UNUSABLE_NODE_STATES`.
+    """
+    _check_flavour(flavour)
+    states = {word.strip() for word in node.get("state", "").split(",")}
+    usable = not states & UNUSABLE_NODE_STATES
+    if flavour == "pbspro":
+        total = _int(node.get("resources_available.ncpus")) or _int(node.get("pcpus")) or 0
+        used = _int(node.get("resources_assigned.ncpus"))
+    else:
+        total = _int(node.get("np")) or 0
+        jobs = node.get("jobs")
+        used = None if jobs is None else sum(
+            int(last or first) - int(first) + 1
+            for first, last in _TORQUE_SLOTS.findall(jobs))
+    if used is None:
+        used = total if states & FULL_NODE_STATES else 0
+    return total, min(used, total), usable
+
+
+def parse_queue_totals(text: str) -> tuple[int, int] | None:
+    """(running, queued) from the totals line ending ``qstat -q`` output, or None."""
+    for line in reversed(text.splitlines()):
+        words = line.split()
+        if len(words) == 2 and all(word.isdigit() for word in words):
+            return int(words[0]), int(words[1])
+    return None
+
+
+def count_job_states(text: str) -> dict[str, int]:
+    """Jobs per state letter in ``qstat -a`` / ``qstat -u USER`` output.
+
+    A job line starts with a digit (its id); the state is its second-to-last
+    column (the last is the elapsed time), in PBS Pro, Torque and Slurm's wrapper.
+    """
+    counts: dict[str, int] = {}
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) >= 3 and words[0][:1].isdigit() and len(words[-2]) == 1:
+            counts[words[-2]] = counts.get(words[-2], 0) + 1
+    return counts

@@ -1,0 +1,318 @@
+"""The ``pbs`` backend: PBS Professional / OpenPBS and Torque through qsub, qstat, qdel.
+
+One option, ``flavour``, chooses the dialect.  Submission renders the job script
+into the sandbox and passes every directive as a ``qsub`` argument.  State is
+asked with one ``qstat -f`` for all jobs (PBS Pro adds ``-x``, so finished jobs
+come from the server's history).  A finished job qstat cannot explain is asked
+of ``tracejob`` (one shell for all of them), then of the exit-status file its
+job script wrote.  The tables and parsers are in :mod:`lrms_pbs.parse`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import posixpath
+import re
+import shlex
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from lrms import (
+    Application,
+    Job,
+    LRMSError,
+    ResourceStatus,
+    State,
+    SubmissionRefused,
+    TerminationReason,
+)
+from lrms.batch import CONTROL, BatchBackend, command_options
+from lrms.errors import CommandFailed
+from lrms.hookspecs import hookimpl
+from lrms.options import Option
+from lrms.report import JobReport
+from lrms.transport import CommandResult
+
+from .parse import (
+    JOB_ID,
+    Flavour,
+    count_job_states,
+    legal_job_name,
+    node_slots,
+    parse_pbsnodes,
+    parse_qstat_f,
+    parse_qstat_json,
+    parse_qsub_id,
+    parse_queue_totals,
+    parse_tracejob,
+    report_from_attributes,
+    short_id,
+    split_tracejob,
+)
+
+__all__ = ["PbsBackend"]
+
+_R = TerminationReason
+#: What PBS, Torque and Slurm's wrappers print about a job id they no longer
+#: know (qstat) or that has already ended (qdel).
+_GONE = re.compile(
+    r"Unknown Job Id|Job has finished|job has finished|has already (?:finished|completed)"
+    r"|Request invalid for state of job|invalid state for job|completed state", re.IGNORECASE)
+#: Runs tracejob on every id in one shell: $1 command, $2 days, then the ids.
+_TRACEJOB_ALL = 'cmd=$1 days=$2; shift 2; for id do "$cmd" -n "$days" "$id"; done'
+#: Runs qstat -u for the login user (its name as the remote side knows it).
+_QSTAT_USER = 'exec "$0" -u "$(id -un)"'
+_APP_OPTIONS = ("queue", "account", "project", "extra_args")
+_RUNNING_LETTERS = "RBE"
+_QUEUED_LETTERS = "QHWT"
+
+
+def _outcome_missing(report: JobReport | None) -> bool:
+    """True if a finished job's outcome is still to be found (or the job is not listed)."""
+    return report is None or (
+        report.state == State.TERMINATED and report.exitcode is None
+        and report.signal is None and report.reason in (None, _R.UNKNOWN))
+
+
+def _with_outcome(listed: JobReport | None, outcome: JobReport) -> JobReport:
+    """``outcome`` (tracejob, exit file) completed with what qstat said."""
+    if listed is None:
+        return outcome
+    message = "; ".join(m for m in (listed.message, outcome.message) if m) or None
+    return dataclasses.replace(
+        listed, state=outcome.state, exitcode=outcome.exitcode, signal=outcome.signal,
+        reason=outcome.reason, walltime=listed.walltime or outcome.walltime,
+        cputime=listed.cputime or outcome.cputime,
+        max_memory=listed.max_memory or outcome.max_memory, message=message)
+
+
+class PbsBackend(BatchBackend):
+    """PBS Professional / OpenPBS (``flavour: pbspro``) and Torque (``flavour: torque``)."""
+
+    name: ClassVar[str] = "pbs"
+    scheduler: ClassVar[str] = "PBS"
+    options: ClassVar[Sequence[Option]] = (
+        *BatchBackend.options,
+        Option("flavour", "string", "pbspro",
+               "pbspro (PBS Professional, OpenPBS) or torque.", choices=("pbspro", "torque")),
+        Option("queue", "string", None, "Queue for every job (qsub -q)."),
+        Option("account", "string", None, "Account string charged (qsub -A)."),
+        Option("project", "string", None, "PBS Pro project (qsub -P); not for Torque."),
+        Option("qstat_json", "boolean", False,
+               "PBS Pro: read qstat -F json (ids it leaves out are asked again as text)."),
+        Option("tracejob_days", "integer", 3,
+               "Days of server logs tracejob searches for a finished job qstat no "
+               "longer lists; 0 disables tracejob."),
+        *command_options("qsub", "qstat", "qdel", "pbsnodes", "tracejob"),
+    )
+
+    def __init__(self, resource: Any) -> None:
+        super().__init__(resource)
+        self.flavour: Flavour = resource.options["flavour"]
+        if self.flavour == "torque" and resource.options.get("project"):
+            raise ValueError(f"resource {resource.name}: option project: Torque has no "
+                             "projects (its qsub -P is a proxy user); use account")
+
+    # -- submission --------------------------------------------------------------
+
+    def _job_options(self, app: Application) -> dict[str, Any]:
+        """The resource's queue/account/project/extra_args, overridden by ``app.extra['pbs']``."""
+        extra = app.options_for(self.name)
+        unknown = sorted(set(extra) - set(_APP_OPTIONS))
+        if unknown:
+            raise LRMSError(
+                f"resource {self.resource.name}: job {app.jobname!r}: unknown pbs option(s) "
+                f"{', '.join(unknown)} (valid: {', '.join(_APP_OPTIONS)})")
+        merged = {key: self.resource.options.get(key) for key in _APP_OPTIONS}
+        merged.update(extra)
+        if self.flavour == "torque" and merged["project"]:
+            raise LRMSError(f"resource {self.resource.name}: job {app.jobname!r}: Torque has "
+                            "no projects (its qsub -P is a proxy user); use account")
+        return merged
+
+    def _resource_args(self, app: Application) -> list[str]:
+        """The ``-l`` arguments for cores, memory (per job) and walltime."""
+        cores, memory, walltime = (
+            app.requested_cores, app.requested_memory, app.requested_walltime)
+        if self.flavour == "pbspro":
+            select = f"select=1:ncpus={cores}" + (f":mem={memory.to_pbs()}" if memory else "")
+            return ["-l", select, *(["-l", f"walltime={walltime.to_hms()}"] if walltime else [])]
+        # Torque: one -l (Slurm's wrapper keeps only the last -l it is given)
+        parts = [f"nodes=1:ppn={cores}"]
+        parts += [f"mem={memory.to_pbs()}"] if memory else []
+        parts += [f"walltime={walltime.to_hms()}"] if walltime else []
+        return ["-l", ",".join(parts)]
+
+    def submit_argv(self, app: Application, job: Job, script: str) -> list[str]:
+        assert job.sandbox is not None
+        options = self._job_options(app)
+        argv = [self.command("qsub"), "-N", legal_job_name(app.jobname or "job", self.flavour),
+                "-S", "/bin/bash", "-j", "oe",
+                "-o", posixpath.join(job.sandbox, CONTROL, "pbs.out")]
+        for flag, key in (("-q", "queue"), ("-A", "account"), ("-P", "project")):
+            if options[key]:
+                argv += [flag, str(options[key])]
+        return [*argv, *self._resource_args(app), *(options["extra_args"] or []), script]
+
+    @hookimpl
+    def submit_job(self, app: Application, job: Job) -> Job:
+        """BatchBackend's submit, but a refusal quotes both of qsub's streams.
+
+        Slurm's Torque wrapper prints sbatch's error on stdout and its own
+        warnings (``-S`` is ignored) on stderr; real qsub errors go to stderr.
+        """
+        sandbox = self.make_sandbox(app, job)
+        try:
+            self.transport.makedirs(posixpath.join(sandbox, CONTROL), 0o700)
+            script = self.script_path(job)
+            self.transport.write_bytes(script, self.render(app, job, sandbox).encode())
+            result = self.transport.run(self.submit_argv(app, job, script))
+            if result.returncode != 0:
+                said = "; ".join(t for t in (result.error_text, result.text.strip()) if t)
+                raise SubmissionRefused(
+                    f"resource {self.resource.name}: {self.scheduler} refused job {job.jobid} "
+                    f"({app.jobname!r}): {said or f'qsub exit {result.returncode}'}")
+            job.native_id = self.parse_job_id(result)
+        except BaseException:
+            self.transport.remove(sandbox, recursive=True)
+            job.sandbox = None
+            raise
+        return job
+
+    def parse_job_id(self, result: CommandResult) -> str:
+        try:
+            return parse_qsub_id(result.text)
+        except ValueError as exc:
+            raise LRMSError(f"resource {self.resource.name}: {exc}") from None
+
+    # -- state -------------------------------------------------------------------
+
+    def _qstat(self, ids: Sequence[str], as_json: bool) -> list[dict[str, str]]:
+        """Attributes of the jobs ``ids`` that qstat knows, with one command."""
+        argv = [self.command("qstat"), *(["-x"] if self.flavour == "pbspro" else []), "-f",
+                *(["-F", "json"] if as_json else []), *ids]
+        result = self.transport.run(argv)
+        if as_json:
+            jobs = parse_qstat_json(result.text) if result.text.strip() else []
+        else:
+            jobs = parse_qstat_f(result.text)
+        errors = [line for line in result.error_text.splitlines()
+                  if line.strip() and not _GONE.search(line)]
+        if result.returncode != 0 and not jobs and errors:
+            raise self._failure(result, "; ".join(errors))
+        return jobs
+
+    def _match(self, jobs: Sequence[Job], found: Sequence[JobReport]) -> dict[str, JobReport]:
+        """Reports keyed by the native id of the job each one is about."""
+        exact = {report.native_id: report for report in found}
+        by_short: dict[str, list[JobReport]] = {}
+        for report in found:
+            by_short.setdefault(short_id(report.native_id), []).append(report)
+        matched = {}
+        for job in jobs:
+            native = job.native_id or ""
+            candidates = by_short.get(short_id(native), [])
+            match = exact.get(native) or (candidates[0] if len(candidates) == 1 else None)
+            if match is not None:
+                matched[native] = match
+        return matched
+
+    def query(self, jobs: Sequence[Job]) -> dict[str, JobReport]:
+        ids = [job.native_id for job in jobs if job.native_id]
+        attrs: list[dict[str, str]] = []
+        as_json = self.flavour == "pbspro" and bool(self.resource.options.get("qstat_json"))
+        if as_json:
+            try:
+                attrs = self._qstat(ids, as_json=True)
+            except ValueError:
+                attrs = []
+            answered = {short_id(a[JOB_ID]) for a in attrs}
+            ids = [i for i in ids if short_id(i) not in answered]
+        if ids:
+            attrs += self._qstat(ids, as_json=False)
+        return self._match(jobs, [report_from_attributes(a, self.flavour) for a in attrs])
+
+    def _tracejob(self, jobs: Sequence[Job]) -> dict[str, JobReport]:
+        """What tracejob knows about finished jobs, with one shell for all of them."""
+        days = int(self.resource.options.get("tracejob_days") or 0)
+        if days <= 0 or not jobs:
+            return {}
+        result = self.transport.run(
+            ["/bin/sh", "-c", _TRACEJOB_ALL, "sh", self.command("tracejob"), str(days),
+             *(job.native_id or "" for job in jobs)])
+        found = [parse_tracejob(chunk, self.flavour) for chunk in split_tracejob(result.text)]
+        return self._match(jobs, [report for report in found if report is not None])
+
+    @hookimpl
+    def update_job_states(self, jobs: Sequence[Job]) -> list[State]:
+        reports = self.query(jobs)
+        lacking = [job for job in jobs if _outcome_missing(reports.get(job.native_id or ""))]
+        for native, traced in self._tracejob(lacking).items():
+            reports[native] = _with_outcome(reports.get(native), traced)
+        lacking = [job for job in lacking if _outcome_missing(reports.get(job.native_id or ""))]
+        codes = self.read_exit_codes(lacking) if lacking else {}
+        unexplained = {job.jobid for job in lacking}
+        states = []
+        for job in jobs:
+            report = reports.get(job.native_id or "")
+            code = codes.get(job.sandbox or "")
+            if job.jobid in unexplained and (report is None or code is not None):
+                report = _with_outcome(report, self.report_from_exit_file(job, code))
+            assert report is not None
+            if job.state == State.TERMINATING:
+                report = self._cancelled(report)
+            states.append(report.apply(job))
+        return states
+
+    @staticmethod
+    def _cancelled(report: JobReport) -> JobReport:
+        """A job lrms asked to cancel: its end without a program exit is the cancel."""
+        if report.state == State.UNKNOWN:
+            return dataclasses.replace(report, state=State.TERMINATED, reason=_R.CANCELLED)
+        if report.state == State.TERMINATED and report.reason in (None, _R.UNKNOWN,
+                                                                  _R.SIGNALLED):
+            return dataclasses.replace(report, reason=_R.CANCELLED)
+        return report
+
+    # -- cancel and status ----------------------------------------------------------
+
+    def _failure(self, result: CommandResult, said: str) -> CommandFailed:
+        shown = shlex.join(result.argv[:6]) + (" ..." if len(result.argv) > 6 else "")
+        return CommandFailed(
+            f"{shown} failed on {self.transport.host} (exit {result.returncode}): {said}",
+            returncode=result.returncode, stdout=result.stdout, stderr=result.stderr)
+
+    def cancel_argv(self, job: Job) -> list[str]:
+        return [self.command("qdel"), job.native_id or ""]
+
+    @hookimpl
+    def cancel_job(self, job: Job) -> bool:
+        """qdel; a job that has already ended (qdel says so, or says nothing) is fine."""
+        result = self.transport.run(self.cancel_argv(job))
+        said = (result.error_text + "\n" + result.text).strip()
+        if result.returncode != 0 and said and not _GONE.search(said):
+            raise self._failure(result, said)
+        return True
+
+    @hookimpl
+    def get_resource_status(self) -> ResourceStatus:
+        """Cores from ``pbsnodes -a``, all jobs from ``qstat -q``, the user's from ``qstat -u``."""
+        nodes = parse_pbsnodes(self.transport.check([self.command("pbsnodes"), "-a"]).text)
+        slots = [node_slots(node, self.flavour) for node in nodes]
+        queues = self.transport.run([self.command("qstat"), "-q"])
+        totals = parse_queue_totals(queues.text)
+        if totals is None and queues.returncode != 0:   # Slurm's wrapper exits 153 on success
+            raise self._failure(queues, queues.error_text or queues.text.strip())
+        mine = count_job_states(self.transport.check(
+            ["/bin/sh", "-c", _QSTAT_USER, self.command("qstat")]).text)
+        return ResourceStatus(
+            free_slots=sum(total - used for total, used, usable in slots if usable),
+            total_slots=sum(total for total, _, _ in slots),
+            user_run=sum(mine.get(letter, 0) for letter in _RUNNING_LETTERS),
+            user_queued=sum(mine.get(letter, 0) for letter in _QUEUED_LETTERS),
+            queued=totals[1] if totals else 0,
+            running=totals[0] if totals else None,
+            details={"flavour": self.flavour, "nodes": len(nodes),
+                     "usable_nodes": sum(1 for *_, usable in slots if usable)},
+        )
+

@@ -1,0 +1,367 @@
+"""The pbs backend through the public LRMS API.
+
+No PBS server can be installed here, so two things stand in, each for what it can
+prove:
+
+* torque flavour, end to end: Slurm's Torque compatibility wrappers (Debian
+  slurm-wlm-torque 22.05: Perl qsub, qstat, qdel, pbsnodes) driving the real
+  test Slurm cluster (fixture ``torque``).  They speak Torque's ``qstat -f``
+  format but print no ``exit_status``, so exit codes come from the job script's
+  exit-status file, as they do on any PBS whose server has forgotten a job.
+* pbspro flavour: the submit command line and job script (``dry_run``), checked
+  as argv and text; no server is involved.  What a PBS Pro server answers is
+  covered by the parser tests on recorded outputs (test_parse.py), and the state
+  path once more with ``qstat_command`` replaying recorded PBS Pro outputs.
+  Likewise ``tracejob_command`` replays a recorded Torque tracejob (the wrappers
+  have no tracejob) to check the order of the finished-job sources.
+
+The Slurm cluster has 2 CPUs and is shared with other tests: jobs ask for one
+core, deadlines are generous, and every test cancels what it submitted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import shlex
+import time
+from pathlib import Path
+
+import pytest
+
+import lrms
+from lrms import Application, Job, State, TerminationReason
+
+R = TerminationReason
+DEADLINE = 90.0
+DATA = Path(__file__).parent / "data"
+
+
+def wrappers(bin_dir: str) -> dict[str, str]:
+    return {f"{name}_command": f"{bin_dir}/{name}" for name in ("qsub", "qstat", "qdel",
+                                                                "pbsnodes")}
+
+
+@pytest.fixture
+def resource(torque, tmp_path):
+    res = lrms.LRMS("wrappers", ["x86_64"], 2, 1, "1GiB", "1h", backend="pbs",
+                    flavour="torque", spool=str(tmp_path / "spool"), **wrappers(torque))
+    yield res
+    res.close()
+
+
+@pytest.fixture
+def submitted(resource):
+    """submit(app) -> job; every job submitted this way is cancelled at teardown."""
+    jobs: list[Job] = []
+
+    def submit(app: Application) -> Job:
+        job = resource.submit_job(app, Job(app))
+        job.state = State.SUBMITTED
+        jobs.append(job)
+        return job
+
+    yield submit
+    for job in jobs:
+        if job.state != State.TERMINATED:
+            resource.cancel_job(job)
+
+
+def wait(res, jobs, until=(State.TERMINATED,), timeout=DEADLINE):
+    """Poll until every job is in ``until``.  A failed qstat is retried: other tests
+    restart the shared Slurm controller for a second or two."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(lrms.CommandFailed):
+            res.update_job_states(jobs)
+            if all(job.state in until for job in jobs):
+                return jobs
+        assert time.monotonic() < deadline, f"{jobs} not {until} after {timeout} s"
+        time.sleep(0.5)
+
+
+def short(app_args, **kwargs) -> Application:
+    return Application(app_args, requested_walltime="5min", requested_memory="100MiB", **kwargs)
+
+
+# ---------------------------------------------------------------------------
+# torque flavour, end to end on Slurm's Torque wrappers
+# ---------------------------------------------------------------------------
+
+def test_exit_three_peek_results_and_free(resource, submitted, tmp_path):
+    app = short(["sh", "-c", "printf 'out line\\n'; printf 'err\\n' >&2; "
+                 "mkdir -p sub; echo data > sub/result.txt; exit 3"],
+                outputs=["sub", "stdout"])
+    job = submitted(app)
+    assert job.native_id and job.native_id.isdigit()    # the wrapper prints a bare number
+    wait(resource, [job])
+    assert (job.exitcode, job.signal, job.returncode) == (3, None, 3)
+    assert job.termination_reason == R.EXITED
+    states = [state for state, _ in job.history]
+    assert states[:2] == [State.NEW, State.SUBMITTED] and states[-1] == State.TERMINATED
+
+    out = io.BytesIO()
+    assert resource.peek(job, "stdout", out) == len(b"out line\n")
+    assert out.getvalue() == b"out line\n"
+    resource.peek(job, "stderr", str(tmp_path / "err"), offset=-4)
+    assert (tmp_path / "err").read_bytes() == b"err\n"
+
+    download = tmp_path / "download"
+    download.mkdir()
+    written = resource.get_results(job, download)
+    assert sorted(Path(p).relative_to(download).as_posix() for p in written) == [
+        "stdout", "sub/result.txt"]
+    assert (download / "sub" / "result.txt").read_text() == "data\n"
+
+    sandbox = job.sandbox
+    assert sandbox and os.path.isdir(sandbox)
+    resource.free(job)
+    assert not os.path.exists(sandbox)
+
+
+HOSTILE = ["", " ", "two words", "'", '"', "$HOME", "`id`", "$(id)", ";", "|", "&&", "\\",
+           "a\nb", "\t", "*", "~", "é€", "--", "-l", "nodes=2,walltime=1", "%s%n", "#PBS -q x"]
+
+
+def test_hostile_argv_environment_and_name_arrive_intact(resource, submitted, tmp_path):
+    trap = tmp_path / "pwned"
+    code = ("import json, os, sys; "
+            "json.dump([sys.argv[1:], os.environ['HOSTILE']], open('argv.json', 'w'))")
+    app = short(["python3", "-c", code, *HOSTILE],
+                environment={"HOSTILE": "$(touch " + str(trap) + ") '\"\n"},
+                jobname=f"x;touch {trap};$(touch {trap})`touch {trap}`")
+    _, argv = resource.backend.dry_run(app, Job(app))
+    assert re.fullmatch(r"x_touch_[A-Za-z0-9_.+-]{7}", argv[argv.index("-N") + 1])
+    job = submitted(app)
+    wait(resource, [job])
+    assert job.exitcode == 0, job.status_message
+    out = io.BytesIO()
+    resource.peek(job, "argv.json", out)
+    assert json.loads(out.getvalue()) == [HOSTILE, "$(touch " + str(trap) + ") '\"\n"]
+    assert not trap.exists()
+
+
+def test_killed_by_signal_from_exit_file(resource, submitted):
+    job = submitted(short(["sh", "-c", "kill -9 $$"]))
+    wait(resource, [job])
+    assert (job.exitcode, job.signal, job.returncode) == (None, 9, 137)
+    assert job.termination_reason == R.SIGNALLED
+
+
+def test_cancel_running_and_queued(resource, submitted):
+    running = submitted(short(["sleep", "300"]))
+    wait(resource, [running], until=(State.RUNNING, State.TERMINATED))
+    assert running.state == State.RUNNING
+    held = submitted(short(["sleep", "300"], extra={"pbs": {"extra_args": ["-h"]}}))
+    assert resource.update_job_state(held) == State.SUBMITTED     # held by Slurm: pending
+    for job in (running, held):
+        resource.cancel_job(job)
+        assert job.state == State.TERMINATING
+    wait(resource, [running, held])
+    for job in (running, held):
+        assert job.termination_reason == R.CANCELLED, job.status_message
+        assert job.exitcode is None
+    resource.cancel_job(running)          # already terminated: nothing to do
+
+
+def test_cancel_after_the_job_ended(resource, submitted):
+    """qdel of a job that has just ended is not an error (qdel exits 1, says nothing)."""
+    job = submitted(short(["true"]))
+    deadline = time.monotonic() + DEADLINE
+    while not os.path.exists(os.path.join(job.sandbox, ".lrms", "exit")):
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    time.sleep(2)
+    resource.cancel_job(job)
+    wait(resource, [job])
+    assert job.exitcode == 0 and job.termination_reason == R.EXITED
+
+
+def test_many_jobs_one_update(resource, submitted):
+    jobs = [submitted(short(["sh", "-c", f"exit {code}"])) for code in range(4)]
+    wait(resource, jobs)
+    assert [job.exitcode for job in jobs] == [0, 1, 2, 3]
+    assert len({job.native_id for job in jobs}) == 4
+
+
+def test_job_the_server_does_not_know_is_unknown(resource, tmp_path):
+    app = Application(["true"])
+    job = Job(app)
+    job.resource, job.native_id, job.sandbox = resource.name, "999999999", str(tmp_path)
+    job.state = State.SUBMITTED
+    assert resource.update_job_state(job) == State.UNKNOWN
+    assert "no longer knows job 999999999" in (job.status_message or "")
+
+
+def test_refused_submission_keeps_the_scheduler_message(resource, tmp_path):
+    app = short(["true"], extra={"pbs": {"queue": "no-such-queue"}})
+    with pytest.raises(lrms.SubmissionRefused, match=r"(?i)invalid partition"):
+        resource.submit_job(app, Job(app))
+    assert os.listdir(tmp_path / "spool" / "jobs") == []
+
+
+def test_resource_status(resource, submitted):
+    job = submitted(short(["sleep", "60"]))
+    wait(resource, [job], until=(State.RUNNING, State.TERMINATED))
+    status = resource.get_resource_status()
+    assert status.total_slots == os.cpu_count()    # the one node, all its CPUs
+    assert 0 <= status.free_slots <= status.total_slots
+    assert status.user_run >= 1                   # this job (jobs run as this user)
+    assert status.running is not None and status.running >= 1
+    assert status.queued >= 0 and status.user_queued >= 0
+    assert status.details == {"flavour": "torque", "nodes": 1, "usable_nodes": 1}
+
+
+def test_tracejob_comes_before_the_exit_file(resource, submitted, torque, tmp_path):
+    """Order for a finished job qstat cannot explain: tracejob, then the exit file.
+
+    The wrappers have no tracejob, so ``tracejob_command`` replays the recorded
+    Torque tracejob output (tests/data/torque/tracejob-completed.txt: Exit_status=0,
+    walltime 00:02:05) under this job's id; the job itself exits 5.
+    """
+    replay = tmp_path / "tracejob"
+    fixture = DATA / "torque" / "tracejob-completed.txt"
+    replay.write_text(f'#!/bin/sh\nsed "s/^Job: 123$/Job: $3/" {shlex.quote(str(fixture))}\n')
+    replay.chmod(0o755)
+    traced = lrms.LRMS("traced", ["x86_64"], 2, 1, "1GiB", "1h", backend="pbs",
+                       flavour="torque", spool=str(tmp_path / "spool"),
+                       tracejob_command=str(replay), **wrappers(torque))
+    app = short(["sh", "-c", "exit 5"])
+    job = traced.submit_job(app, Job(app))
+    job.state = State.SUBMITTED
+    try:
+        wait(traced, [job])
+    finally:
+        traced.cancel_job(job)
+        traced.close()
+    assert (job.exitcode, job.termination_reason) == (0, R.EXITED)
+    assert job.used_walltime == lrms.Duration("00:02:05")
+
+
+def test_pbspro_json_query_with_text_fallback(tmp_path):
+    """pbspro state path on recorded PBS Pro answers (no server can run here).
+
+    ``qstat_command`` replays recorded outputs and logs its arguments: ``-F json``
+    gets ALCF Aurora's `qstat -x -f -F json` (tests/data/pbspro/
+    qstat-xf-json-held-queued-deleted.json), the text form the EPFL cluster's
+    `qstat -f` (qstat-f-multi-QRH.txt).  A job the JSON leaves out is asked again
+    as text, in one more call.
+    """
+    log = tmp_path / "calls"
+    qstat = tmp_path / "qstat"
+    qstat.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> {shlex.quote(str(log))}\n'
+        'case " $* " in *" -F json "*) f=pbspro/qstat-xf-json-held-queued-deleted.json ;;\n'
+        "  *) f=pbspro/qstat-f-multi-QRH.txt ;; esac\n"
+        f'cat {shlex.quote(str(DATA))}/"$f"\n')
+    qstat.chmod(0o755)
+    res = lrms.LRMS("replay", ["x86_64"], 2, 1, "1GiB", "1h", backend="pbs", qstat_json=True,
+                    qstat_command=str(qstat), tracejob_days=0, spool=str(tmp_path / "spool"))
+    aurora = ".aurora-pbs-0001.hostmgmt.cm.aurora.alcf.anl.gov"
+    jobs = []
+    for native in ("4846771" + aurora, "4905429" + aurora, "69301.mycluster"):
+        job = Job(Application(["true"]))
+        job.resource, job.native_id, job.sandbox = res.name, native, str(tmp_path)
+        job.state = State.SUBMITTED
+        jobs.append(job)
+    try:
+        assert res.update_job_states(jobs) == [State.TERMINATED, State.STOPPED, State.RUNNING]
+    finally:
+        res.close()
+    deleted, held, running = jobs
+    assert deleted.termination_reason == R.CANCELLED and deleted.exitcode is None
+    assert held.status_message == "held (user hold); Job held by mmin on Wed May 21 19:15:19 2025"
+    assert running.status_message is None
+    assert log.read_text().splitlines() == [
+        f"-x -f -F json 4846771{aurora} 4905429{aurora} 69301.mycluster",
+        "-x -f 69301.mycluster"]
+
+
+# ---------------------------------------------------------------------------
+# Submit command lines (dry run, no server): pbspro and torque
+# ---------------------------------------------------------------------------
+
+def dry(tmp_path, app, **options):
+    res = lrms.LRMS("dry", ["x86_64"], 64, 16, "4GiB", "2 days", backend="pbs",
+                    spool=str(tmp_path / "spool"), **options)
+    try:
+        job = Job(app)
+        script, argv = res.backend.dry_run(app, job)
+        return script, argv, f"{tmp_path}/spool/jobs/{job.jobid}"
+    finally:
+        res.close()
+
+
+def test_pbspro_directives(tmp_path):
+    app = Application(["prog", "--in", "a b"], jobname="my.job name", requested_cores=4,
+                      requested_memory="3GiB", requested_walltime="1h30min")
+    script, argv, sandbox = dry(tmp_path, app, queue="workq", account="acct1", project="p1",
+                                extra_args=["-W", "umask=077"])
+    assert argv == [
+        "qsub", "-N", "my_job_name", "-S", "/bin/bash", "-j", "oe",
+        "-o", f"{sandbox}/.lrms/pbs.out", "-q", "workq", "-A", "acct1", "-P", "p1",
+        "-l", "select=1:ncpus=4:mem=3072mb", "-l", "walltime=01:30:00",
+        "-W", "umask=077", f"{sandbox}/.lrms/job.sh"]
+    assert f"cd {sandbox} || exit 1" in script
+    assert "prog --in 'a b' < /dev/null > stdout 2> stderr" in script
+
+
+def test_pbspro_minimal_request_and_command_override(tmp_path):
+    _, argv, _ = dry(tmp_path, Application(["true"]), qsub_command="/opt/pbs/bin/qsub")
+    assert argv[0] == "/opt/pbs/bin/qsub"
+    assert argv[-3:-1] == ["-l", "select=1:ncpus=1"]
+    assert "-q" not in argv and "-A" not in argv and "-P" not in argv
+
+
+def test_pbspro_job_names(tmp_path):
+    """PBS Pro refuses `.` and a non-letter first character; Torque takes the `.`."""
+    app = Application(["true"], jobname="9.lives")
+    assert dry(tmp_path, app)[1][2] == "j9_lives"
+    assert dry(tmp_path, app, flavour="torque")[1][2] == "j9.lives"
+
+
+def test_torque_directives_in_one_resource_list(tmp_path):
+    app = Application(["true"], requested_cores=2, requested_memory="1GiB",
+                      requested_walltime="2-00:00:00")
+    _, argv, _ = dry(tmp_path, app, flavour="torque", account="a")
+    assert argv[argv.index("-l"):argv.index("-l") + 2] == [
+        "-l", "nodes=1:ppn=2,mem=1024mb,walltime=48:00:00"]
+    assert argv.count("-l") == 1 and argv[argv.index("-A") + 1] == "a"
+
+
+def test_user_values_stay_single_arguments(tmp_path):
+    app = Application(["true"], extra={"pbs": {"queue": "q;rm -rf ~", "account": "$(id)",
+                                               "extra_args": ["-v", "A='x y',B=$z"]}})
+    _, argv, _ = dry(tmp_path, app, queue="ignored")
+    assert argv[argv.index("-q") + 1] == "q;rm -rf ~"
+    assert argv[argv.index("-A") + 1] == "$(id)"
+    assert argv[argv.index("-v") + 1] == "A='x y',B=$z"
+
+
+def test_option_errors(tmp_path):
+    with pytest.raises(ValueError, match="flavour"):
+        lrms.LRMS("x", ["x86_64"], 1, 1, "1GiB", "1h", backend="pbs", flavour="lsf")
+    with pytest.raises(ValueError, match="Torque has no projects"):
+        lrms.LRMS("x", ["x86_64"], 1, 1, "1GiB", "1h", backend="pbs", flavour="torque",
+                  project="p")
+    with pytest.raises(lrms.LRMSError, match=r"unknown pbs option.*partition"):
+        dry(tmp_path, Application(["true"], extra={"pbs": {"partition": "x"}}))
+    with pytest.raises(lrms.LRMSError, match="Torque has no projects"):
+        dry(tmp_path, Application(["true"], extra={"pbs": {"project": "p"}}), flavour="torque")
+    with pytest.raises(lrms.LimitExceeded):
+        dry(tmp_path, Application(["true"], requested_cores=17))
+
+
+def test_validate_data_and_close(tmp_path):
+    res = lrms.LRMS("x", ["x86_64"], 1, 1, "1GiB", "1h", backend="pbs",
+                    spool=str(tmp_path / "spool"))
+    assert res.validate_data(["file:///data/in.csv"])
+    assert not res.validate_data(["file:///data/in.csv", "https://example.org/in.csv"])
+    res.close()
+    res.close()
+    with pytest.raises(lrms.LRMSError, match="closed"):
+        res.validate_data([])

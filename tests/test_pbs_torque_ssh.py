@@ -1,0 +1,78 @@
+"""The pbs backend (torque flavour) over SSH, as the unprivileged test user.
+
+The frontend is the test sshd on 127.0.0.1:2222 (user ``lrmstest``); the PBS
+server is Slurm's Torque compatibility wrappers on the test Slurm cluster
+(tests/services/setup-torque-wrappers.sh).  Every command and file transfer goes
+through the SSH transport; jobs run as ``lrmstest``.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import pytest
+
+import lrms
+from lrms import Application, Job, State, TerminationReason
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEADLINE = 90.0
+
+
+@pytest.fixture
+def resource(torque, sshd, ssh_auth):
+    commands = {f"{name}_command": f"{torque}/{name}"
+                for name in ("qsub", "qstat", "qdel", "pbsnodes")}
+    res = lrms.LRMS("torque-ssh", ["x86_64"], 2, 1, "1GiB", "1h", ssh_auth, backend="pbs",
+                    transport="ssh", frontend=sshd.host, port=sshd.port, flavour="torque",
+                    spool="~/.lrms/pbs-ssh-tests", **commands)
+    yield res
+    res.transport.remove(res.backend.spool, recursive=True)
+    res.close()
+
+
+def wait(res, jobs, until=(State.TERMINATED,)):
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        res.update_job_states(jobs)
+        if all(job.state in until for job in jobs):
+            return
+        assert time.monotonic() < deadline, f"{jobs} not {until} after {DEADLINE} s"
+        time.sleep(0.5)
+
+
+def test_jobs_over_ssh(resource, sshd, tmp_path):
+    argv = ["a b", "'", '"', "$HOME", "`id`", "\n", "é"]
+    code = "import sys; open('args', 'w').write(repr(sys.argv[1:]))"
+    done_app = Application(["python3", "-c", code + "; sys.exit(3)", *argv],
+                           requested_walltime="5min", outputs=["args"])
+    sleeper = Application(["sleep", "300"], requested_walltime="5min")
+    jobs = []
+    try:
+        for app in (done_app, sleeper):
+            job = resource.submit_job(app, Job(app))
+            job.state = State.SUBMITTED
+            jobs.append(job)
+        done, sleeping = jobs
+        assert done.sandbox.startswith(f"{sshd.home}/.lrms/pbs-ssh-tests/jobs/")
+        wait(resource, [done])
+        assert (done.exitcode, done.termination_reason) == (3, TerminationReason.EXITED)
+        out = io.BytesIO()
+        resource.peek(done, "args", out)
+        assert out.getvalue().decode() == repr(argv)
+        assert resource.get_results(done, str(tmp_path)) == [str(tmp_path / "args")]
+
+        wait(resource, [sleeping], until=(State.RUNNING, State.TERMINATED))
+        status = resource.get_resource_status()
+        assert status.user_run >= 1 and status.total_slots >= 1
+        resource.cancel_job(sleeping)
+        wait(resource, [sleeping])
+        assert sleeping.termination_reason == TerminationReason.CANCELLED
+        for job in jobs:
+            resource.free(job)
+    finally:
+        for job in jobs:
+            if job.state != State.TERMINATED:
+                resource.cancel_job(job)
