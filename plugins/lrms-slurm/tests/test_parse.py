@@ -13,14 +13,20 @@ from lrms_slurm.parse import (
     COMPACT_STATES,
     SACCT_ARGS,
     SACCT_FIELDS,
+    SINFO_ARGS,
     SQUEUE_ARGS,
+    SQUEUE_COUNT_ARGS,
     SQUEUE_FORMAT,
     STATES,
+    count_jobs,
     expand_array_id,
+    index_reports,
+    merge_array,
     parse_exit_code,
     parse_sacct,
     parse_sbatch_id,
     parse_scontrol_show_job,
+    parse_sinfo_cpus,
     parse_slurm_duration,
     parse_slurm_memory,
     parse_squeue,
@@ -56,6 +62,8 @@ def test_command_lines_use_the_formats() -> None:
     sacct = ("sacct", "--parsable2", "--noheader", f"--format={SACCT_FIELDS}")
     assert (squeue, sacct) == (SQUEUE_ARGS, SACCT_ARGS)
     assert SACCT_FIELDS.split(",")[-1] == "Reason"  # free text last
+    assert SINFO_ARGS == ("sinfo", "--noheader", "--format=%P|%C")
+    assert SQUEUE_COUNT_ARGS == ("squeue", "--noheader", "--format=%t|%u")
 
 
 # --- squeue ---------------------------------------------------------------
@@ -322,6 +330,96 @@ def test_scontrol_values_with_spaces() -> None:
     assert (second.state, second.walltime) == (State.RUNNING, Duration(86401))
 
 
+def test_scontrol_ci_exit200_and_odd_name() -> None:
+    """Captured on the project's CI Slurm 22.05: exit 200 whole; Reason= inside a job name."""
+    [high] = parse_scontrol_show_job(read("ci2205-scontrol-show-job-exit200.txt"))
+    assert (high.native_id, high.reason, high.exitcode, high.signal) == (
+        "1667", Why.EXITED, 200, None)
+    [odd] = parse_scontrol_show_job(read("ci2205-scontrol-show-job-odd-name.txt"))
+    assert (odd.native_id, odd.state, odd.reason, odd.exitcode, odd.message) == (
+        "1668", State.TERMINATED, Why.EXITED, 0, None)
+
+
+def test_sacct_ci_cancelled_pending_and_masked_exit() -> None:
+    """Captured on the project's CI Slurm 22.05: a pending job cancelled has no exit status;
+    sacct prints exit 200 as 72 (the backend reads the exit file instead)."""
+    jobs = by_id(parse_sacct(read("ci2205-sacct-cancelled-pending-exit200.txt")))
+    assert (jobs["1666"].state, jobs["1666"].reason, jobs["1666"].exitcode,
+            jobs["1666"].signal) == (State.TERMINATED, Why.CANCELLED, None, None)
+    assert jobs["1666"].message == "cancelled by uid 0"
+    assert (jobs["1667"].reason, jobs["1667"].exitcode) == (Why.EXITED, 72)
+
+
+# --- arrays ---------------------------------------------------------------
+
+def test_index_ci_finished_array_from_squeue_and_sacct() -> None:
+    """Captured on the project's CI Slurm 22.05: array 14 (1-5%1) merged into one report."""
+    queue = index_reports(parse_squeue(read("ci2205-squeue-finished-held-suspended.txt")))
+    array = queue["14"]
+    assert (array.state, array.reason, array.exitcode, array.walltime) == (
+        State.TERMINATED, Why.EXITED, 0, Duration(15))
+    assert array.message == "array tasks: 5 COMPLETED"
+    assert queue["14_3"].native_id == "14_3" and queue["7"].native_id == "7"
+    accounted = index_reports(parse_sacct(read("ci2205-sacct-finished.txt")))["14"]
+    assert accounted.state == State.TERMINATED
+    assert accounted.cputime is not None and accounted.walltime == Duration(15)
+
+
+def test_index_ci_live_array_and_pending_range() -> None:
+    """Captured on the project's CI Slurm 22.05: array 21 runs task 0, tasks 2,4,6 wait."""
+    index = index_reports(parse_squeue(read("ci2205-squeue-array-requeuehold.txt")))
+    assert (index["21"].state, index["21"].message) == (
+        State.RUNNING, "array tasks: 3 PENDING, 1 RUNNING")
+    assert index["21_4"].native_id == "21_[2,4,6%1]"
+    assert index["21_4"].state == State.SUBMITTED
+    assert "21_5" not in index
+
+
+def test_index_ci_array_whose_accounting_lags() -> None:
+    """Captured on the project's CI Slurm 22.05: squeue has 3 finished tasks, sacct one
+    pending job (no task yet) - the queue's answer is the one to keep."""
+    queue = index_reports(parse_squeue(read("ci2205-squeue-array-done.txt")))
+    assert (queue["1680"].state, queue["1680"].exitcode, queue["1680"].message) == (
+        State.TERMINATED, 0, "array tasks: 3 COMPLETED")
+    accounted = index_reports(parse_sacct(read("ci2205-sacct-array-lagging.txt")))
+    assert set(accounted) == {"1680"} and accounted["1680"].state == State.SUBMITTED
+
+
+def test_merge_array_outcome_of_first_failed_task() -> None:
+    """Once every task has ended, the array's outcome is its first unsuccessful task's."""
+    tasks = parse_sacct("5_1|COMPLETED|0:0|00:00:10|00:00:02|1M|None\n"
+                        "5_2|FAILED|3:0|00:00:20|00:00:03|5M|None\n"
+                        "5_3|FAILED|0:9|00:00:05|00:00:01|2M|None\n")
+    merged = merge_array("5", tasks)
+    assert (merged.state, merged.reason, merged.exitcode, merged.signal) == (
+        State.TERMINATED, Why.EXITED, 3, None)
+    assert (merged.walltime, merged.cputime, merged.max_memory) == (
+        Duration(20), Duration(6), Memory("5MiB"))
+    assert merged.message == "array tasks: 1 COMPLETED, 2 FAILED"
+    held = parse_squeue("6_[1-4]|PENDING|0:00|JobHeldUser\n")
+    assert merge_array("6", held).state == State.STOPPED
+
+
+# --- load -----------------------------------------------------------------
+
+def test_sinfo_ci_cpus() -> None:
+    """Captured on the project's CI Slurm 22.05: the default partition, both CPUs busy."""
+    text = read("ci2205-sinfo-cpus.txt")
+    assert parse_sinfo_cpus(text) == parse_sinfo_cpus(text, "debug") == ("debug", 2, 0, 0, 2)
+    with pytest.raises(ValueError, match="'gpu'"):
+        parse_sinfo_cpus(text, "gpu")
+    with pytest.raises(ValueError, match="A/I/O/T"):
+        parse_sinfo_cpus("debug*|2/0/2\n")
+
+
+def test_squeue_ci_load_counts() -> None:
+    """Captured on the project's CI Slurm 22.05: 5 waiting jobs, 2 running (1 of lrmstest)."""
+    text = read("ci2205-squeue-load.txt")
+    assert count_jobs(text, "root") == (5, 2, 5, 1)
+    assert count_jobs(text, "lrmstest") == (5, 2, 0, 1)
+    assert count_jobs("S|a\nCG|a\nRH|a\nCD|a\nF|b\n", "a") == (1, 2, 1, 2)
+
+
 # --- state table ----------------------------------------------------------
 
 T, S = State.TERMINATED, State.STOPPED
@@ -539,7 +637,9 @@ def test_empty_outputs() -> None:
 def test_truncated_fixtures_never_crash(name: str) -> None:
     """Any prefix of a real output parses or raises ValueError, nothing else."""
     text = read(name)
-    parser = (parse_squeue if name.startswith(("squeue", "ci2205-squeue"))
+    parser = (parse_sinfo_cpus if "sinfo" in name
+              else (lambda text: count_jobs(text, "root")) if "load" in name
+              else parse_squeue if name.startswith(("squeue", "ci2205-squeue"))
               else parse_sacct if "sacct" in name else parse_scontrol_show_job)
     for end in range(0, len(text), 7):
         with contextlib.suppress(ValueError):

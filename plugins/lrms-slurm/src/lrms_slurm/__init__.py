@@ -1,1 +1,6 @@
-"""lrms backend for Slurm (``sbatch``, ``squeue``, ``sacct``, ``scontrol``)."""
+"""lrms-slurm: run lrms jobs on a Slurm cluster, locally or over SSH."""
+
+from .backend import SlurmBackend
+
+__version__ = "0.1.0"
+__all__ = ["SlurmBackend"]

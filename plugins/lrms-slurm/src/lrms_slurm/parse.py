@@ -8,6 +8,12 @@ below) and hands their standard output here.
   (job line and its ``.batch``/``.N`` steps merged into one report)
 - :func:`parse_scontrol_show_job`: ``scontrol show job [ID]``
 - :func:`parse_sbatch_id`: ``sbatch --parsable``
+- :func:`parse_sinfo_cpus`: ``sinfo --noheader --format=%P|%C``
+- :func:`count_jobs`: ``squeue --noheader --format=%t|%u``
+
+:func:`index_reports` finds the report for a job id among a listing's
+reports: its own line, the pending array range holding it, or for an array's
+id all its tasks merged (:func:`merge_array`).
 
 Listings never raise for an odd value inside a line: an unknown state word
 gives ``State.UNKNOWN`` and an unparsable field is left as None, both
@@ -18,7 +24,8 @@ explained in ``message``.  A line that has the wrong shape raises
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 from lrms.quantity import Duration, Memory
@@ -28,13 +35,19 @@ from lrms.state import State, TerminationReason
 __all__ = [
     "SACCT_ARGS",
     "SACCT_FIELDS",
+    "SINFO_ARGS",
     "SQUEUE_ARGS",
+    "SQUEUE_COUNT_ARGS",
     "SQUEUE_FORMAT",
+    "count_jobs",
     "expand_array_id",
+    "index_reports",
+    "merge_array",
     "parse_exit_code",
     "parse_sacct",
     "parse_sbatch_id",
     "parse_scontrol_show_job",
+    "parse_sinfo_cpus",
     "parse_slurm_duration",
     "parse_slurm_memory",
     "parse_squeue",
@@ -106,6 +119,8 @@ _NOTES = {
 # Reasons (besides any containing "held") that leave a pending job waiting for a human.
 _HOLD_REASONS = {"DependencyNeverSatisfied"}
 _NO_REASON = {"", "None", "(null)"}
+# Termination reasons where the program's own exit status is the outcome.
+_EXITS = {Why.EXITED, Why.SIGNALLED, Why.UNKNOWN}
 
 SQUEUE_FORMAT = "%i|%T|%M|%r"
 """``squeue --format``: job id (``123``, ``123_4``, ``123_[1-5]``), state, time used, reason."""
@@ -118,6 +133,12 @@ SACCT_FIELDS = "JobID,State,ExitCode,Elapsed,TotalCPU,MaxRSS,Reason"
 
 SACCT_ARGS = ("sacct", "--parsable2", "--noheader", f"--format={SACCT_FIELDS}")
 """sacct command line; the backend appends ``--jobs=ID,...``."""
+
+SINFO_ARGS = ("sinfo", "--noheader", "--format=%P|%C")
+"""sinfo command line: partition (``*`` marks the default) and CPUs ``A/I/O/T``."""
+
+SQUEUE_COUNT_ARGS = ("squeue", "--noheader", "--format=%t|%u")
+"""squeue command line for the queue's load: every unfinished job's state and user."""
 
 
 # --- values ---------------------------------------------------------------
@@ -255,8 +276,8 @@ def _report(
     """Build one report; ``notes`` (fields that did not parse) join the message."""
     exitcode, sig = exit_status
     state, why, message = slurm_state(raw, reason, exitcode, sig)
-    if state != State.TERMINATED:
-        exitcode = sig = None
+    if state != State.TERMINATED or (why not in _EXITS and (exitcode, sig) == (0, None)):
+        exitcode = sig = None  # 0:0 of a job that was ended (or never ran): no exit status
     elif raw.strip() in ("COMPLETED", "CD") and exitcode is None and sig is None:
         exitcode = 0  # COMPLETED means every step exited 0
     return JobReport(
@@ -415,6 +436,8 @@ def _scontrol_blocks(text: str) -> list[dict[str, str]]:
         line = raw_line.strip()
         if line.startswith("JobId="):
             blocks.append({})
+            line, _, name = line.partition(" JobName=")  # the name may hold spaces and '='
+            blocks[-1]["JobName"] = name
         elif not line or line == "No jobs in the system":
             continue
         elif not blocks:
@@ -442,3 +465,106 @@ def _scontrol_job(fields: dict[str, str]) -> JobReport:
     return _report(native_id, fields.get("JobState", ""), fields.get("Reason", ""),
                    _exit_status(fields.get("ExitCode", ""), notes), walltime=walltime,
                    notes=notes)
+
+
+# --- arrays ---------------------------------------------------------------
+
+_LIVE_ORDER = (State.RUNNING, State.SUBMITTED, State.STOPPED, State.UNKNOWN)
+
+
+def merge_array(native_id: str, tasks: Sequence[JobReport]) -> JobReport:
+    """One report for array ``native_id`` from its tasks' reports (``123_4``, ``123_[5-9]``).
+
+    While a task is unfinished the array is RUNNING if one runs, else
+    SUBMITTED if one waits, else STOPPED (all held).  Once all have ended, the
+    outcome is that of the first task that did not exit 0; walltime and
+    memory are the largest of the tasks', CPU time their sum.  The message
+    counts the tasks by state.
+    """
+    counts: Counter[str] = Counter()
+    for task in tasks:
+        counts[task.raw_state.split(" ")[0] or "?"] += len(expand_array_id(task.native_id))
+    message = "array tasks: " + ", ".join(f"{n} {word}" for word, n in sorted(counts.items()))
+    live = {task.state for task in tasks if task.state != State.TERMINATED}
+    if live:
+        return JobReport(native_id, next(s for s in _LIVE_ORDER if s in live), message=message)
+    worst = next((t for t in tasks if (t.reason, t.exitcode) != (Why.EXITED, 0)), tasks[0])
+    walltimes = [t.walltime for t in tasks if t.walltime is not None]
+    cputimes = [t.cputime for t in tasks if t.cputime is not None]
+    memories = [t.max_memory for t in tasks if t.max_memory is not None]
+    return JobReport(
+        native_id, State.TERMINATED, worst.raw_state, worst.exitcode, worst.signal, worst.reason,
+        walltime=max(walltimes) if walltimes else None,
+        cputime=sum(cputimes[1:], cputimes[0]) if cputimes else None,
+        max_memory=max(memories) if memories else None, message=message)
+
+
+def index_reports(reports: Iterable[JobReport]) -> dict[str, JobReport]:
+    """Reports by every job id they answer for.
+
+    A line answers for its own id and, for a pending range ``123_[5-9]``, for
+    each task in it; an array's id (``123``) gets its tasks merged by
+    :func:`merge_array` unless a line of its own exists.
+    """
+    index: dict[str, JobReport] = {}
+    tasks: dict[str, list[JobReport]] = {}
+    for report in reports:
+        for task in expand_array_id(report.native_id):
+            index[task] = report
+        index[report.native_id] = report
+        array, sep, _ = report.native_id.partition("_")
+        if sep:
+            tasks.setdefault(array, []).append(report)
+    for array, members in tasks.items():
+        index.setdefault(array, merge_array(array, members))
+    return index
+
+
+# --- load -----------------------------------------------------------------
+
+def parse_sinfo_cpus(text: str, partition: str | None = None) -> tuple[str, int, int, int, int]:
+    """``(partition, allocated, idle, other, total)`` CPUs from ``sinfo --format=%P|%C``.
+
+    Takes the line of ``partition``, or of the default partition (``debug*``)
+    when it is None.  :class:`ValueError` if there is no such line.
+    """
+    for line in text.splitlines():
+        name, sep, cpus = line.strip().partition("|")
+        if not sep:
+            continue
+        default = name.endswith("*")
+        name = name.rstrip("*")
+        if name == partition or (partition is None and default):
+            counts = cpus.split("/")
+            if len(counts) != 4 or not all(c.isdigit() for c in counts):
+                raise ValueError(f"invalid sinfo CPU counts {cpus!r}: expected A/I/O/T")
+            allocated, idle, other, total = map(int, counts)
+            return name, allocated, idle, other, total
+    which = f"partition {partition!r}" if partition else "a default partition (marked *)"
+    raise ValueError(f"sinfo lists no {which}: {text.strip()!r}")
+
+
+# Unfinished states whose jobs hold their nodes; the others still wait in the queue.
+_ALLOCATED = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESIZING", "SUSPENDED",
+              "STOPPED"}
+
+
+def count_jobs(text: str, user: str) -> tuple[int, int, int, int]:
+    """``(queued, running, user_queued, user_running)`` from ``squeue --format=%t|%u``.
+
+    Running counts jobs holding nodes (running, completing, suspended);
+    queued counts the waiting ones, held included.  Finished jobs are skipped.
+    """
+    queued = running = user_queued = user_running = 0
+    for line in text.splitlines():
+        code, sep, owner = line.strip().partition("|")
+        word = COMPACT_STATES.get(code, code)
+        if not sep or STATES.get(word, (State.TERMINATED,))[0] == State.TERMINATED:
+            continue
+        if word in _ALLOCATED:
+            running += 1
+            user_running += owner == user
+        else:
+            queued += 1
+            user_queued += owner == user
+    return queued, running, user_queued, user_running

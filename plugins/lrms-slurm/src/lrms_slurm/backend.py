@@ -1,0 +1,321 @@
+"""The Slurm backend: one generated job script per job, submitted with ``sbatch``.
+
+Directives are ``sbatch`` arguments (never ``#SBATCH`` lines); the job script
+(:func:`lrms.batch.render_script`) runs the argv in the job's sandbox and
+records its exit code there.  States come from one ``squeue`` call for all
+asked jobs and one ``sacct`` call for those that have finished or left the
+queue; without accounting (or when it fails or lags) ``scontrol show job``
+and the script's exit file carry the outcome.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import posixpath
+import shlex
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+from lrms import (
+    Application,
+    CommandFailed,
+    Duration,
+    Job,
+    LRMSError,
+    Option,
+    ResourceStatus,
+    State,
+    TerminationReason,
+    TransportError,
+    hookimpl,
+)
+from lrms.batch import CONTROL, BatchBackend, command_options
+from lrms.options import check_options
+from lrms.report import JobReport
+from lrms.transport import CommandResult
+
+from .parse import (
+    SACCT_ARGS,
+    SINFO_ARGS,
+    SQUEUE_ARGS,
+    SQUEUE_COUNT_ARGS,
+    count_jobs,
+    expand_array_id,
+    index_reports,
+    parse_sacct,
+    parse_sbatch_id,
+    parse_scontrol_show_job,
+    parse_sinfo_cpus,
+    parse_squeue,
+)
+
+__all__ = ["SlurmBackend"]
+
+log = logging.getLogger(__name__)
+
+#: Options that become ``--NAME=VALUE`` sbatch arguments.
+DIRECTIVES = ("partition", "account", "qos", "reservation", "constraint")
+_NO_SUCH_JOB = "Invalid job id specified"
+_ALREADY_DONE = "already completing or completed"
+_SIGNALS = range(1, 65)  # Linux signal numbers: the shell's exit code 128+N means signal N
+# scontrol shows one job per call: one remote command loops over the ids.
+_SCONTROL_LOOP = 'command=$1; shift; for id; do "$command" show job "$id"; done'
+
+
+def _directive(name: str, help: str) -> Option:
+    return Option(name, "string", None, f"{help} (sbatch --{name}); none by default.")
+
+
+class SlurmBackend(BatchBackend):
+    """Run jobs on a Slurm cluster (see the module docstring)."""
+
+    name = "slurm"
+    scheduler = "Slurm"
+    options: ClassVar[Sequence[Option]] = (
+        *BatchBackend.options,
+        _directive("partition", "Partition for the jobs and for get_resource_status; "
+                   "the cluster's default partition if unset"),
+        _directive("account", "Account charged for the jobs"),
+        _directive("qos", "Quality of service"),
+        _directive("reservation", "Reservation to run in"),
+        _directive("constraint", "Node features required, e.g. 'intel&ib'"),
+        Option("query_timeout", "positive integer", 120,
+               "Seconds a query (squeue, sacct, scontrol, sinfo) may take; a squeue or "
+               "sinfo over it fails the call with TransportError (jobs become UNKNOWN), "
+               "a slower sacct or scontrol only loses detail."),
+        Option("accounting", "boolean", True,
+               "Ask sacct about finished jobs; false where slurmdbd is not run "
+               "(scontrol show job and the job's exit file then carry the outcome)."),
+        *command_options("sbatch", "squeue", "sacct", "scontrol", "scancel", "sinfo"),
+    )
+    #: Keys an Application may set in ``extra={"slurm": {...}}`` (override the resource's).
+    app_options: ClassVar[tuple[str, ...]] = (*DIRECTIVES, "extra_args")
+
+    def __init__(self, resource: Any) -> None:
+        super().__init__(resource)
+        self._user: str | None = None
+        self._timeout = float(resource.options["query_timeout"])
+
+    # -- submission ------------------------------------------------------------
+
+    def submit_argv(self, app: Application, job: Job, script: str) -> list[str]:
+        """``sbatch --parsable`` with every request as an argument, then the script."""
+        assert job.sandbox is not None
+        options = self.resource.options
+        extra = self._app_extra(app)
+        output = posixpath.join(job.sandbox, CONTROL, "scheduler.out")
+        argv = [
+            self.command("sbatch"), "--parsable", f"--job-name={_printable(app.jobname or '')}",
+            f"--chdir={job.sandbox}", f"--output={_no_patterns(output)}",
+            "--nodes=1", "--ntasks=1", f"--cpus-per-task={app.requested_cores}",
+        ]
+        if app.requested_memory is not None:
+            argv.append(f"--mem={app.requested_memory.to_slurm()}")
+        if app.requested_walltime is not None:
+            argv.append(f"--time={_slurm_time(app.requested_walltime)}")
+        for name in DIRECTIVES:
+            value = extra.get(name) or options.get(name)
+            if value:
+                argv.append(f"--{name}={value}")
+        return [*argv, *(options.get("extra_args") or []), *(extra.get("extra_args") or []),
+                script]
+
+    def render(self, app: Application, job: Job, sandbox: str) -> str:
+        """The job script, with control characters dropped from the job name (a newline
+        in ``--job-name`` would split scontrol's output)."""
+        name = _printable(app.jobname or "")
+        if name != app.jobname:
+            app = dataclasses.replace(app, jobname=name)
+        return super().render(app, job, sandbox)
+
+    def _app_extra(self, app: Application) -> dict[str, Any]:
+        """The application's ``extra["slurm"]`` options, checked like the resource's."""
+        declared = [option for option in self.options if option.name in self.app_options]
+
+        def error(key: str, problem: str) -> Exception:
+            return LRMSError(f"resource {self.resource.name}: job {app.jobname!r}: "
+                             f"Application extra['slurm'] option {key}: {problem}")
+
+        return check_options(declared, app.options_for("slurm"), error)
+
+    def parse_job_id(self, result: CommandResult) -> str:
+        try:
+            return parse_sbatch_id(result.text)
+        except ValueError as exc:
+            raise LRMSError(f"resource {self.resource.name}: {exc} "
+                            f"(stderr: {result.error_text or 'empty'})") from None
+
+    def cancel_argv(self, job: Job) -> list[str]:
+        return [self.command("scancel"), job.native_id or ""]
+
+    @hookimpl
+    def cancel_job(self, job: Job) -> bool:
+        result = self.transport.run(self.cancel_argv(job))
+        if result.returncode != 0 and _ALREADY_DONE not in result.error_text:
+            raise self._failed(result)
+        return True
+
+    # -- states ------------------------------------------------------------------
+
+    def query(self, jobs: Sequence[Job]) -> dict[str, JobReport]:
+        """squeue for all, sacct for those that ended or left the queue, scontrol for gaps.
+
+        A job that left the queue counts as ended only if sacct says so;
+        otherwise it is left out, and the base class reads its exit file.
+        When sacct lags behind the queue, the queue's state stands and usage
+        may be missing.
+        """
+        ids = list(dict.fromkeys(job.native_id for job in jobs if job.native_id))
+        listed = self._squeue(ids)
+        reports = _select(index_reports(listed), ids)
+        ended = [i for i in ids if i not in reports or reports[i].state == State.TERMINATED]
+        accounted, arrays = self._sacct(ended, _arrays(listed)) if ended else ({}, Counter())
+        reports.update(accounted)
+        statusless = [i for i in ended if i in reports
+                      and reports[i].exitcode is None and reports[i].signal is None]
+        if statusless:
+            reports.update(self._scontrol(statusless, reports))
+        # sacct keeps 7 bits of an exit code (137 reads 9): the exit file has it whole
+        # (an array's tasks share one, so theirs stay as sacct says).
+        masked = [job for job in jobs if job.native_id in accounted and job.native_id not in arrays
+                  and accounted[job.native_id].reason == TerminationReason.EXITED
+                  and accounted[job.native_id].exitcode]
+        codes = self.read_exit_codes(masked) if masked else {}
+        return {job.native_id: _judge(job, reports[job.native_id], codes.get(job.sandbox or ""))
+                for job in jobs if job.native_id in reports}
+
+    def _sacct(self, ids: list[str], queued: Counter[str],
+               ) -> tuple[dict[str, JobReport], Counter[str]]:
+        """sacct's final reports for ``ids`` (none without accounting or if sacct fails),
+        and the arrays among them with their numbers of tasks.
+
+        An array that sacct shows with fewer tasks than the queue (accounting
+        lags) is left to the queue's lines, as are unfinished jobs.
+        """
+        if not self.resource.options["accounting"]:
+            return {}, Counter()
+        argv = [self.command("sacct"), *SACCT_ARGS[1:], f"--jobs={','.join(ids)}"]
+        listed = self._listing("sacct", argv, parse_sacct, "scontrol and exit files")
+        tasks = _arrays(listed)
+        return {i: report for i, report in _select(index_reports(listed), ids).items()
+                if report.state == State.TERMINATED and tasks[i] >= queued[i]}, tasks
+
+    def _scontrol(self, ids: list[str], reports: dict[str, JobReport]) -> dict[str, JobReport]:
+        """``reports`` of ended jobs completed with the exit status scontrol shows."""
+        argv = ["/bin/sh", "-c", _SCONTROL_LOOP, "sh", self.command("scontrol"), *ids]
+        shown = _select(index_reports(self._listing(
+            "scontrol", argv, parse_scontrol_show_job, "exit files", check=False)), ids)
+        return {i: dataclasses.replace(reports[i], exitcode=report.exitcode, signal=report.signal,
+                                       reason=report.reason,
+                                       walltime=reports[i].walltime or report.walltime)
+                for i, report in shown.items() if report.state == State.TERMINATED}
+
+    def _squeue(self, ids: Sequence[str]) -> list[JobReport]:
+        """The queue's lines for ``ids``; raises :class:`CommandFailed` if squeue fails."""
+        argv = [self.command("squeue"), *SQUEUE_ARGS[1:], f"--jobs={','.join(ids)}"]
+        result = self.transport.run(argv, timeout=self._timeout)
+        if result.returncode != 0:
+            if _NO_SUCH_JOB in result.error_text:  # squeue's answer when it knows no id
+                return []
+            raise self._failed(result)
+        try:
+            return parse_squeue(result.text)
+        except ValueError as exc:
+            raise LRMSError(f"resource {self.resource.name}: cannot read squeue's output: "
+                            f"{exc}") from None
+
+    def _listing(self, name: str, argv: list[str], parse: Callable[[str], list[JobReport]],
+                 fallback: str, check: bool = True) -> list[JobReport]:
+        """Reports from a command whose failure only loses detail: logged, none returned."""
+        try:
+            result = self.transport.run(argv, timeout=self._timeout)
+            if check and result.returncode != 0:
+                raise ValueError(result.error_text or f"exit {result.returncode}")
+            return parse(result.text)
+        except (ValueError, TransportError) as exc:
+            log.warning("resource %s: %s gave no usable answer (%s); falling back to %s",
+                        self.resource.name, name, exc, fallback)
+            return []
+
+    def _failed(self, result: CommandResult) -> CommandFailed:
+        return CommandFailed(
+            f"resource {self.resource.name}: {shlex.join(result.argv[:1])} failed on "
+            f"{self.transport.host} (exit {result.returncode}): "
+            f"{result.error_text or result.text.strip() or 'no output'}",
+            returncode=result.returncode, stdout=result.stdout, stderr=result.stderr)
+
+    # -- load ----------------------------------------------------------------------
+
+    @hookimpl
+    def get_resource_status(self) -> ResourceStatus:
+        """CPUs from sinfo and the queue from squeue, in the configured partition."""
+        partition = self.resource.options.get("partition")
+        where = [f"--partition={partition}"] if partition else []
+        sinfo = self.transport.check([self.command("sinfo"), *SINFO_ARGS[1:], *where],
+                                     timeout=self._timeout)
+        squeue = self.transport.check([self.command("squeue"), *SQUEUE_COUNT_ARGS[1:], *where],
+                                      timeout=self._timeout)
+        if self._user is None:
+            self._user = self.transport.check(["id", "-un"], timeout=self._timeout).text.strip()
+        try:
+            name, allocated, idle, other, total = parse_sinfo_cpus(sinfo.text, partition)
+        except ValueError as exc:
+            raise LRMSError(f"resource {self.resource.name}: {exc}; check the 'partition' "
+                            "option") from None
+        queued, running, user_queued, user_running = count_jobs(squeue.text, self._user)
+        return ResourceStatus(
+            free_slots=idle, total_slots=total, user_run=user_running, user_queued=user_queued,
+            queued=queued, running=running,
+            details={"partition": name, "cpus_allocated": allocated, "cpus_idle": idle,
+                     "cpus_other": other})
+
+
+def _select(index: dict[str, JobReport], ids: Sequence[str]) -> dict[str, JobReport]:
+    return {i: index[i] for i in ids if i in index}
+
+
+def _arrays(reports: Sequence[JobReport]) -> Counter[str]:
+    """The number of tasks the reports list, by array id."""
+    tasks: Counter[str] = Counter()
+    for report in reports:
+        array, sep, _ = report.native_id.partition("_")
+        if sep:
+            tasks[array] += len(expand_array_id(report.native_id))
+    return tasks
+
+
+def _judge(job: Job, report: JobReport, exit_file: int | None) -> JobReport:
+    """What Slurm cannot know: the program's exit code is the script's exit file's, a
+    script exit code 128+N (N a signal) is the program's signal N, and a SIGKILL above
+    the requested memory is Slurm's memory limit (OverMemoryKill, without cgroups)."""
+    if report.state != State.TERMINATED:
+        return report
+    code = report.exitcode if exit_file is None else exit_file
+    if report.reason == TerminationReason.EXITED and code is not None:
+        report = dataclasses.replace(report, exitcode=code) if code - 128 not in _SIGNALS else (
+            dataclasses.replace(report, exitcode=None, signal=code - 128,
+                                reason=TerminationReason.SIGNALLED))
+    requested = job.app.requested_memory
+    if (report.signal == 9 and report.reason == TerminationReason.SIGNALLED and requested
+            and report.max_memory is not None and report.max_memory > requested):
+        report = dataclasses.replace(report, reason=TerminationReason.MEMORY_EXCEEDED, message=(
+            f"killed using {report.max_memory}, over the {requested} requested"))
+    return report
+
+
+def _slurm_time(walltime: Duration) -> str:
+    """``--time`` value; at least a minute, as Slurm counts whole minutes and 0 is no limit."""
+    return walltime.to_slurm() if walltime.seconds >= 60 else "1"
+
+
+def _no_patterns(path: str) -> str:
+    """``path`` with sbatch's ``%`` filename patterns escaped (they stay literal)."""
+    return path if "\\" in path else path.replace("%", "%%")
+
+
+def _printable(name: str) -> str:
+    """A job name without control characters (a newline would split scontrol's output)."""
+    return "".join("_" if unicodedata.category(c) == "Cc" else c for c in name) or "job"

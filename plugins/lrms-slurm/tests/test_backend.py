@@ -1,0 +1,420 @@
+"""The Slurm backend through the public LRMS API, against the real single-node Slurm 22.05.
+
+The cluster (``tests/services/start-slurm.sh``, partition ``debug``, 2 CPUs,
+accounting on) is shared with other test runs: jobs ask for 1 core and little
+memory, waits are generous, and every job a test submits is cancelled when it
+ends.  ``Recording`` is the real local transport that also keeps each argv,
+to count scheduler commands.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import lrms
+from lrms import Application, Job, State, TerminationReason
+from lrms.transport import CommandResult, LocalTransport
+
+SERVICES = Path(__file__).resolve().parents[3] / "tests" / "services"
+Why = TerminationReason
+SCHEDULER = ("sbatch", "squeue", "sacct", "scontrol", "scancel", "sinfo")
+HOSTILE = [
+    "plain", "", " two  spaces ", "'single'", '"double"', "$(touch pwned)", "`touch pwned`",
+    "${HOME}", "line\nbreak", "tab\there", "*", "?[a-z]*", "-n", "--help", "-", "back\\slash",
+    "semi;colon && echo no | cat > x", "ünïcödé ✓ 日本", "%j %x %%", "'\"'\"'", "\\$HOME",
+]
+
+
+class Recording(LocalTransport):
+    """The local transport, keeping the argv of every command it runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.commands: list[list[str]] = []
+
+    def run(self, argv: Sequence[str], **kwargs: Any) -> CommandResult:
+        self.commands.append(list(argv))
+        return super().run(argv, **kwargs)
+
+    def scheduler_commands(self) -> list[str]:
+        """The Slurm command each command ran (scontrol runs under /bin/sh)."""
+        return [name for argv in self.commands
+                for name in [next((a for a in argv if a in SCHEDULER), None)] if name]
+
+
+class Tracker:
+    """An extension plugin that remembers every submitted job, to cancel them afterwards."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    @lrms.hookimpl
+    def job_submitted(self, resource: lrms.LRMS, job: Job) -> None:
+        self.ids.append(job.native_id or "")
+
+    def cancel_all(self) -> None:
+        if self.ids:
+            subprocess.run(["scancel", *self.ids], check=False, capture_output=True)
+
+
+def make_resource(slurm: dict[str, str], spool: Path, **options: Any) -> lrms.LRMS:
+    return lrms.LRMS("cluster", ["x86_64"], 2, 2, "1GiB", "1h", backend="slurm",
+                     transport=Recording(),
+                     partition=slurm["LRMS_SLURM_PARTITION"], spool=str(spool), **options)
+
+
+@pytest.fixture(autouse=True)
+def tracker() -> Iterator[Tracker]:
+    plugin = Tracker()
+    lrms.register(plugin)
+    try:
+        yield plugin
+    finally:
+        lrms.unregister(plugin)
+        plugin.cancel_all()
+
+
+@pytest.fixture
+def cluster(slurm: dict[str, str], tmp_path: Path) -> Iterator[lrms.LRMS]:
+    """A resource whose spool path has a space and sbatch's filename pattern ``%j``."""
+    res = make_resource(slurm, tmp_path / "spool %j")
+    yield res
+    res.close()
+
+
+def submit(res: lrms.LRMS, app: Application) -> Job:
+    job = res.submit_job(app, Job(app))
+    job.state = State.SUBMITTED
+    return job
+
+
+def wait(res: lrms.LRMS, jobs: Sequence[Job], until: State = State.TERMINATED,
+         timeout: float = 90) -> None:
+    """Poll (batched) until every job is in ``until``."""
+    deadline = time.monotonic() + timeout
+    while any(state != until for state in res.update_job_states(jobs)):
+        assert time.monotonic() < deadline, f"not {until} after {timeout}s: {jobs}"
+        time.sleep(0.3)
+
+
+def small(argv: list[str], **kwargs: Any) -> Application:
+    kwargs.setdefault("requested_memory", "100MiB")
+    return Application(argv, **kwargs)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def walltime_job(slurm: dict[str, str], tmp_path_factory: pytest.TempPathFactory,
+                 ) -> Iterator[tuple[lrms.LRMS, Job]]:
+    """A job over its 1-minute limit, submitted when the module starts.
+
+    Slurm checks time limits about every 30 s, so it ends 60-90 s after it
+    starts: the other tests run meanwhile, and test_over_walltime (last) waits.
+    """
+    res = make_resource(slurm, tmp_path_factory.mktemp("walltime"))
+    job = submit(res, small(["sleep", "600"], requested_walltime="1min"))
+    try:
+        yield res, job
+    finally:
+        subprocess.run(["scancel", job.native_id or ""], check=False)
+        res.close()
+
+
+# --- outcomes -----------------------------------------------------------------------
+
+
+def test_success_end_to_end(cluster: lrms.LRMS, tmp_path: Path) -> None:
+    data = tmp_path / "in.txt"
+    data.write_text("hello input\n")
+    app = small(["sh", "-c", 'cat in.txt; cat in.txt > out.txt; echo "$GREETING" >&2; sleep 1'],
+                inputs=[str(data)], outputs=["out.txt", "stdout"],
+                environment={"GREETING": "hi there"}, requested_walltime="10min")
+    job = submit(cluster, app)
+    wait(cluster, [job])
+    assert (job.exitcode, job.signal, job.returncode) == (0, None, 0)
+    assert job.termination_reason == Why.EXITED
+    # Accounting may lag the queue by a moment (then usage is missing): a later poll
+    # of the same job, as another process would make, finds it.
+    later = Job.from_dict(job.to_dict())
+    later.state = State.SUBMITTED
+    time.sleep(1)
+    cluster.update_job_state(later)
+    assert later.used_walltime is not None and 1 <= later.used_walltime.seconds < 30
+    assert later.used_cputime is not None and later.max_used_memory is not None
+    assert later.max_used_memory.bytes > 0
+    out = io.BytesIO()
+    assert cluster.peek(job, "stdout", out) == len(b"hello input\n")
+    assert out.getvalue() == b"hello input\n"
+    err = io.BytesIO()
+    assert cluster.peek(job, "stderr", err, offset=-6) == 6
+    assert err.getvalue() == b"there\n"
+    down = tmp_path / "down"
+    down.mkdir()
+    assert sorted(cluster.get_results(job, down)) == [str(down / "out.txt"),
+                                                      str(down / "stdout")]
+    assert (down / "out.txt").read_text() == "hello input\n"
+    assert job.sandbox is not None and "spool %j" in job.sandbox
+    assert (Path(job.sandbox) / ".lrms" / "scheduler.out").exists()  # %j stayed literal
+    cluster.free(job)
+    assert not Path(job.sandbox).exists()
+
+
+def test_exit_codes_three_and_200(cluster: lrms.LRMS) -> None:
+    """sacct shows exit code 200 as 72 (it keeps 7 bits): the script's exit file corrects it."""
+    three, high = (submit(cluster, small(["sh", "-c", f"exit {code}"])) for code in (3, 200))
+    wait(cluster, [three, high])
+    assert (three.exitcode, three.signal, three.returncode) == (3, None, 3)
+    assert (high.exitcode, high.signal, high.returncode) == (200, None, 200)
+    assert three.termination_reason == high.termination_reason == Why.EXITED
+
+
+def test_killed_by_signal(cluster: lrms.LRMS) -> None:
+    job = submit(cluster, small(["sh", "-c", "kill -9 $$"]))
+    wait(cluster, [job])
+    assert (job.exitcode, job.signal, job.returncode) == (None, 9, 137)
+    assert job.termination_reason == Why.SIGNALLED
+
+
+def test_cancel_pending(cluster: lrms.LRMS) -> None:
+    app = small(["true"], extra={"slurm": {"extra_args": ["--begin=now+1hour"]}})
+    job = submit(cluster, app)
+    assert cluster.update_job_state(job) == State.SUBMITTED
+    assert job.status_message == "BeginTime"
+    cluster.cancel_job(job)
+    assert job.state == State.TERMINATING
+    wait(cluster, [job])
+    assert job.termination_reason == Why.CANCELLED
+    assert (job.exitcode, job.signal) == (None, None)  # it never ran
+
+
+def test_cancel_running(cluster: lrms.LRMS) -> None:
+    job = submit(cluster, small(["sleep", "300"]))
+    wait(cluster, [job], State.RUNNING)
+    cluster.cancel_job(job)
+    wait(cluster, [job])
+    assert (job.termination_reason, job.signal) == (Why.CANCELLED, 15)
+    assert [state for state, _ in job.history][-3:] == [
+        State.RUNNING, State.TERMINATING, State.TERMINATED]
+    cluster.cancel_job(job)  # already over: nothing happens
+
+
+def test_over_memory(cluster: lrms.LRMS) -> None:
+    grab = "b = bytearray(300 * 1024 * 1024); import time; time.sleep(10)"
+    job = submit(cluster, small([sys.executable, "-c", grab], requested_memory="50MiB"))
+    wait(cluster, [job])
+    assert (job.termination_reason, job.signal) == (Why.MEMORY_EXCEEDED, 9)
+    assert job.max_used_memory is not None and job.max_used_memory > lrms.Memory("50MiB")
+    assert job.status_message is not None and "50MiB requested" in job.status_message
+
+
+def test_held_job_is_stopped_until_released(cluster: lrms.LRMS) -> None:
+    job = submit(cluster, small(["true"], extra={"slurm": {"extra_args": ["--hold"]}}))
+    assert cluster.update_job_state(job) == State.STOPPED
+    assert job.status_message == "JobHeldUser"
+    cluster.transport.check(["scontrol", "release", job.native_id or ""])
+    wait(cluster, [job])
+    assert (job.exitcode, job.termination_reason) == (0, Why.EXITED)
+
+
+def test_array_job_is_one_job(cluster: lrms.LRMS) -> None:
+    app = small(["true"], extra={"slurm": {"extra_args": ["--array=1-3"]}})
+    job = submit(cluster, app)
+    wait(cluster, [job])
+    assert (job.exitcode, job.termination_reason) == (0, Why.EXITED)
+    assert job.status_message == "array tasks: 3 COMPLETED"
+
+
+def test_hostile_argv_and_environment_reach_the_program_exactly(cluster: lrms.LRMS) -> None:
+    dump = ("import json, os, sys; json.dump([sys.argv[1:], os.environ['HOSTILE']], "
+            "open('argv.json', 'w'))")
+    app = small([sys.executable, "-c", dump, *HOSTILE], outputs=["argv.json"],
+                environment={"HOSTILE": "".join(HOSTILE)},
+                jobname="name\ntouch pwned; $(touch pwned)")
+    job = submit(cluster, app)
+    wait(cluster, [job])
+    assert job.exitcode == 0
+    assert job.sandbox is not None
+    sandbox = Path(job.sandbox)
+    argv, env = json.loads((sandbox / "argv.json").read_text())
+    assert argv == HOSTILE
+    assert env == "".join(HOSTILE)
+    assert not list(sandbox.rglob("pwned"))
+
+
+def test_fifty_jobs_answered_by_one_batched_query(cluster: lrms.LRMS) -> None:
+    recording = cluster.transport
+    assert isinstance(recording, Recording)
+    jobs = [submit(cluster, small(["sh", "-c", f"exit {n % 4}"])) for n in range(50)]
+    recording.commands.clear()
+    cluster.update_job_states(jobs)
+    assert recording.scheduler_commands()[0] == "squeue"
+    assert recording.commands[0][-1] == "--jobs=" + ",".join(job.native_id or "" for job in jobs)
+    deadline = time.monotonic() + 120
+    while True:
+        recording.commands.clear()
+        states = cluster.update_job_states(jobs)
+        asked = recording.scheduler_commands()
+        # scontrol only fills in exit codes that accounting has not recorded yet
+        assert asked[:1] == ["squeue"] and len(set(asked)) == len(asked), asked
+        if set(states) == {State.TERMINATED}:
+            break
+        assert time.monotonic() < deadline, states
+        time.sleep(1)
+    assert [job.exitcode for job in jobs] == [n % 4 for n in range(50)]
+
+
+# --- refusals and dry run ----------------------------------------------------------
+
+
+def test_unknown_partition_is_refused_with_slurms_message(cluster: lrms.LRMS) -> None:
+    app = small(["true"], extra={"slurm": {"partition": "no-such-partition"}})
+    job = Job(app)
+    with pytest.raises(lrms.SubmissionRefused, match=r"(?i)invalid partition") as refused:
+        cluster.submit_job(app, job)
+    assert "no-such-partition" in str(refused.value)
+    assert job.native_id is None and job.sandbox is None
+    assert not list((Path(cluster.backend.spool) / "jobs").iterdir())
+
+
+def test_over_the_limits_is_refused_before_sbatch(cluster: lrms.LRMS) -> None:
+    recording = cluster.transport
+    assert isinstance(recording, Recording)
+    for app in (small(["true"], requested_cores=3), small(["true"], requested_memory="3GiB"),
+                small(["true"], requested_walltime="2h")):
+        with pytest.raises(lrms.LimitExceeded):
+            cluster.submit_job(app, Job(app))
+    assert recording.commands == []
+
+
+def test_unknown_application_option_is_refused(cluster: lrms.LRMS) -> None:
+    app = small(["true"], extra={"slurm": {"partitoin": "debug"}})
+    with pytest.raises(lrms.LRMSError, match="partitoin: unknown option"):
+        cluster.submit_job(app, Job(app))
+
+
+def test_dry_run_renders_script_and_argv_without_submitting(slurm: dict[str, str],
+                                                           tmp_path: Path) -> None:
+    res = make_resource(slurm, tmp_path / "spool", account="physics", qos="long",
+                        extra_args=["--exclusive"], prologue=["module load x"])
+    app = Application(["prog", "it's", "$(x)"], requested_cores=2, requested_memory="1.5GiB",
+                      requested_walltime="50min", jobname="my\njob",
+                      extra={"slurm": {"partition": "other", "extra_args": ["--hold"]}})
+    job = Job(app)
+    script, argv = res.backend.dry_run(app, job)
+    sandbox = f"{tmp_path}/spool/jobs/{job.jobid}"
+    assert argv == [
+        "sbatch", "--parsable", "--job-name=my_job", f"--chdir={sandbox}",
+        f"--output={sandbox}/.lrms/scheduler.out", "--nodes=1", "--ntasks=1",
+        "--cpus-per-task=2", "--mem=1536M", "--time=00:50:00", "--partition=other",
+        "--account=physics", "--qos=long", "--exclusive", "--hold",
+        f"{sandbox}/.lrms/job.sh"]
+    assert "module load x\n" in script and f"# lrms job {job.jobid};" in script
+    assert "\nprog 'it'\"'\"'s' '$(x)' < /dev/null > stdout 2> stderr\n" in script
+    assert job.native_id is None and job.sandbox is None
+    assert isinstance(res.transport, Recording) and res.transport.commands == []
+
+
+# --- degraded information -----------------------------------------------------------
+
+
+def test_without_accounting_scontrol_and_exit_file_carry_it(slurm: dict[str, str],
+                                                           tmp_path: Path) -> None:
+    res = make_resource(slurm, tmp_path / "spool", accounting=False)
+    recording = res.transport
+    assert isinstance(recording, Recording)
+    three, killed = (submit(res, small(["sh", "-c", code])) for code in ("exit 3", "kill -9 $$"))
+    wait(res, [three, killed])
+    assert "sacct" not in recording.scheduler_commands()
+    assert (three.exitcode, three.termination_reason) == (3, Why.EXITED)
+    assert (killed.signal, killed.termination_reason) == (9, Why.SIGNALLED)
+    # A job the controller has forgotten: its script's exit file answers.
+    forgotten = Job.from_dict({**three.to_dict(), "native_id": "67000000", "exitcode": None})
+    forgotten.state = State.SUBMITTED
+    recording.commands.clear()
+    assert res.update_job_state(forgotten) == State.TERMINATED
+    assert (forgotten.exitcode, forgotten.termination_reason) == (3, Why.EXITED)
+    assert recording.scheduler_commands() == ["squeue"]
+    res.close()
+
+
+def test_failing_sacct_degrades_to_scontrol(slurm: dict[str, str], tmp_path: Path,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    res = make_resource(slurm, tmp_path / "spool", sacct_command="/bin/false")
+    job = submit(res, small(["sh", "-c", "exit 3"]))
+    with caplog.at_level(logging.WARNING, logger="lrms_slurm"):
+        wait(res, [job])
+    assert (job.exitcode, job.termination_reason) == (3, Why.EXITED)
+    assert "sacct gave no usable answer" in caplog.text
+    assert isinstance(res.transport, Recording) and "scontrol" in res.transport.scheduler_commands()
+    res.close()
+
+
+def test_failing_squeue_makes_jobs_unknown(slurm: dict[str, str], tmp_path: Path) -> None:
+    res = make_resource(slurm, tmp_path / "spool")
+    job = submit(res, small(["true"]))
+    broken = make_resource(slurm, tmp_path / "spool", squeue_command="/bin/false")
+    with pytest.raises(lrms.CommandFailed, match="false failed"):
+        broken.update_job_states([job])
+    assert job.state == State.UNKNOWN
+    wait(res, [job])
+    assert job.exitcode == 0
+    res.close()
+    broken.close()
+
+
+def test_slurmctld_outage_makes_jobs_unknown_then_they_recover(slurm: dict[str, str],
+                                                               tmp_path: Path) -> None:
+    """squeue gives up on a stopped controller after ~18 s; a 3 s query_timeout keeps the
+    outage of the shared cluster to ~6 s (test_failing_squeue covers a failing squeue)."""
+    res = make_resource(slurm, tmp_path / "spool", query_timeout=3)
+    job = submit(res, small(["sh", "-c", "sleep 3; exit 5"]))
+    wait(res, [job], State.RUNNING)
+    try:
+        subprocess.run(["bash", str(SERVICES / "stop-slurm.sh"), "slurmctld"], check=True,
+                       capture_output=True, timeout=60)
+        with pytest.raises(lrms.TransportError, match="squeue did not finish within 3"):
+            res.update_job_states([job])
+        assert job.state == State.UNKNOWN
+    finally:
+        subprocess.run(["bash", str(SERVICES / "start-slurm.sh")], check=True,
+                       capture_output=True, timeout=120)
+    wait(res, [job])
+    assert (job.exitcode, job.termination_reason) == (5, Why.EXITED)
+    assert State.UNKNOWN in [state for state, _ in job.history]
+    res.close()
+
+
+# --- load -------------------------------------------------------------------------------
+
+
+def test_resource_status_in_two_commands(cluster: lrms.LRMS) -> None:
+    recording = cluster.transport
+    assert isinstance(recording, Recording)
+    held = submit(cluster, small(["true"], extra={"slurm": {"extra_args": ["--hold"]}}))
+    cluster.get_resource_status()
+    recording.commands.clear()
+    status = cluster.get_resource_status()
+    assert recording.scheduler_commands() == ["sinfo", "squeue"]
+    assert status.total_slots == 2 and 0 <= status.free_slots <= 2
+    assert status.details["partition"] == "debug"
+    assert status.free_slots == status.details["cpus_idle"]
+    assert status.user_queued >= 1 and status.queued >= status.user_queued
+    assert status.running is not None and status.running >= status.user_run
+    cluster.cancel_job(held)
+
+
+def test_over_walltime(walltime_job: tuple[lrms.LRMS, Job]) -> None:
+    """The module's walltime job (submitted at the start) ends TIMEOUT."""
+    res, job = walltime_job
+    wait(res, [job], timeout=150)
+    assert (job.termination_reason, job.signal) == (Why.WALLTIME_EXCEEDED, 15)
+    assert job.used_walltime is not None and 60 <= job.used_walltime.seconds < 120

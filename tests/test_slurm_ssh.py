@@ -1,0 +1,139 @@
+"""The Slurm backend over SSH: the project's test sshd in front of the real Slurm 22.05.
+
+Jobs are submitted as the unprivileged ``lrmstest`` user on 127.0.0.1:2222
+and run as that user on the cluster; every command (the sbatch argv, the
+scontrol loop, the exit-file reader) crosses the remote shell, so this is
+where quoting is proven.  Every job is cancelled when its test ends.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import time
+import types
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import lrms
+from lrms import Application, Job, State, TerminationReason
+from lrms.auth import SshAuth
+
+pytestmark = pytest.mark.ssh
+Why = TerminationReason
+HOSTILE = ["", "'", '"', "$(id)", "`id`", "${HOME}", "a\nb", "*", "-e", "--", "\\", "ü ✓",
+           "x; echo injected", "%j%%"]
+
+
+class Tracker:
+    """An extension plugin that remembers every submitted job, to cancel them afterwards."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    @lrms.hookimpl
+    def job_submitted(self, resource: lrms.LRMS, job: Job) -> None:
+        self.ids.append(job.native_id or "")
+
+
+@pytest.fixture
+def remote_slurm(slurm: dict[str, str], sshd: types.SimpleNamespace,
+                 ssh_auth: SshAuth) -> Iterator[Any]:
+    """A factory of Slurm resources reached over SSH; their spools and jobs go afterwards."""
+    tracker, made = Tracker(), []
+    lrms.register(tracker)
+
+    def make(**options: Any) -> lrms.LRMS:
+        res = lrms.LRMS("ssh-slurm", ["x86_64"], 2, 2, "1GiB", "1h", ssh_auth, backend="slurm",
+                        transport="ssh", frontend=sshd.host, port=sshd.port,
+                        partition=slurm["LRMS_SLURM_PARTITION"],
+                        spool=f"~/lrms-test/slurm-{uuid.uuid4().hex[:8]}", **options)
+        made.append(res)
+        return res
+
+    try:
+        yield make
+    finally:
+        lrms.unregister(tracker)
+        if tracker.ids:
+            subprocess.run(["scancel", *tracker.ids], check=False, capture_output=True)
+        for res in made:
+            try:
+                res.transport.remove(res.backend.spool, recursive=True)
+            finally:
+                res.close()
+
+
+def submit(res: lrms.LRMS, app: Application) -> Job:
+    job = res.submit_job(app, Job(app))
+    job.state = State.SUBMITTED
+    return job
+
+
+def wait(res: lrms.LRMS, jobs: Sequence[Job], until: State = State.TERMINATED,
+         timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while any(state != until for state in res.update_job_states(jobs)):
+        assert time.monotonic() < deadline, f"not {until} after {timeout}s: {jobs}"
+        time.sleep(0.3)
+
+
+def test_end_to_end_over_ssh(remote_slurm: Any, tmp_path: Path) -> None:
+    res = remote_slurm()
+    data = tmp_path / "in.txt"
+    data.write_text("remote input\n")
+    dump = "import json, sys; json.dump(sys.argv[1:], open('argv.json', 'w'))"
+    app = Application(
+        ["sh", "-c", 'id -un; cat in.txt > out.txt; python3 -c "$0" "$@"; exit 200', dump,
+         *HOSTILE],
+        inputs=[str(data)], outputs=["out.txt", "argv.json"], requested_memory="100MiB",
+        requested_walltime="5min", jobname="ssh\njob $(id)")
+    job = submit(res, app)
+    assert job.sandbox is not None and job.sandbox.startswith("/home/lrmstest/lrms-test/")
+    wait(res, [job])
+    assert (job.exitcode, job.termination_reason) == (200, Why.EXITED)
+    out = io.BytesIO()
+    assert res.peek(job, "stdout", out, offset=-9) == 9
+    assert out.getvalue() == b"lrmstest\n"
+    down = tmp_path / "down"
+    down.mkdir()
+    assert sorted(res.get_results(job, down)) == [str(down / "argv.json"), str(down / "out.txt")]
+    assert (down / "out.txt").read_text() == "remote input\n"
+    assert json.loads((down / "argv.json").read_text()) == HOSTILE
+    res.free(job)
+    assert not res.transport.exists(job.sandbox)
+
+
+def test_cancel_hold_and_status_over_ssh(remote_slurm: Any) -> None:
+    res = remote_slurm()
+    running = submit(res, Application(["sleep", "300"], requested_memory="100MiB"))
+    held = submit(res, Application(["true"], requested_memory="100MiB",
+                                   extra={"slurm": {"extra_args": ["--hold"]}}))
+    wait(res, [running], State.RUNNING)
+    assert res.update_job_state(held) == State.STOPPED
+    status = res.get_resource_status()
+    assert status.user_run >= 1 and status.user_queued >= 1 and status.total_slots == 2
+    for job in (running, held):
+        res.cancel_job(job)
+    wait(res, [running, held])
+    assert (running.termination_reason, running.signal) == (Why.CANCELLED, 15)
+    assert (held.termination_reason, held.exitcode) == (Why.CANCELLED, None)
+
+
+def test_without_accounting_over_ssh(remote_slurm: Any) -> None:
+    """scontrol (looped in one remote shell) and the exit files carry the outcome."""
+    res = remote_slurm(accounting=False)
+    killed = submit(res, Application(["sh", "-c", "kill -9 $$"], requested_memory="100MiB"))
+    five = submit(res, Application(["sh", "-c", "exit 5"], requested_memory="100MiB"))
+    wait(res, [killed, five])
+    assert (killed.signal, killed.termination_reason) == (9, Why.SIGNALLED)
+    assert (five.exitcode, five.termination_reason) == (5, Why.EXITED)
+    forgotten = Job.from_dict({**five.to_dict(), "native_id": "67000000", "exitcode": None})
+    forgotten.state = State.SUBMITTED
+    assert res.update_job_state(forgotten) == State.TERMINATED
+    assert forgotten.exitcode == 5
