@@ -164,7 +164,8 @@ class BatchBackend(SandboxBackend):
             self.transport.write_bytes(script, self.render(app, job, sandbox).encode())
             result = self.transport.run(self.submit_argv(app, job, script))
             if result.returncode != 0:
-                said = " ".join(p for p in (result.error_text, result.text.strip()) if p)
+                # stderr and stdout: some wrappers (Slurm's Torque qsub) print errors on stdout
+                said = "; ".join(p for p in (result.error_text, result.text.strip()) if p)
                 raise SubmissionRefused(
                     f"resource {self.resource.name}: {self.scheduler} refused job {job.jobid} "
                     f"({app.jobname!r}): {said or f'exit {result.returncode}, no message'}")

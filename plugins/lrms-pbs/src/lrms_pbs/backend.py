@@ -23,7 +23,6 @@ from lrms import (
     LRMSError,
     ResourceStatus,
     State,
-    SubmissionRefused,
     TerminationReason,
 )
 from lrms.batch import CONTROL, BatchBackend, command_options
@@ -153,31 +152,6 @@ class PbsBackend(BatchBackend):
             if options[key]:
                 argv += [flag, str(options[key])]
         return [*argv, *self._resource_args(app), *(options["extra_args"] or []), script]
-
-    @hookimpl
-    def submit_job(self, app: Application, job: Job) -> Job:
-        """BatchBackend's submit, but a refusal quotes both of qsub's streams.
-
-        Slurm's Torque wrapper prints sbatch's error on stdout and its own
-        warnings (``-S`` is ignored) on stderr; real qsub errors go to stderr.
-        """
-        sandbox = self.make_sandbox(app, job)
-        try:
-            self.transport.makedirs(posixpath.join(sandbox, CONTROL), 0o700)
-            script = self.script_path(job)
-            self.transport.write_bytes(script, self.render(app, job, sandbox).encode())
-            result = self.transport.run(self.submit_argv(app, job, script))
-            if result.returncode != 0:
-                said = "; ".join(t for t in (result.error_text, result.text.strip()) if t)
-                raise SubmissionRefused(
-                    f"resource {self.resource.name}: {self.scheduler} refused job {job.jobid} "
-                    f"({app.jobname!r}): {said or f'qsub exit {result.returncode}'}")
-            job.native_id = self.parse_job_id(result)
-        except BaseException:
-            self.transport.remove(sandbox, recursive=True)
-            job.sandbox = None
-            raise
-        return job
 
     def parse_job_id(self, result: CommandResult) -> str:
         try:
