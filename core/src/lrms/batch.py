@@ -18,13 +18,13 @@ from __future__ import annotations
 import posixpath
 import shlex
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from .application import Application
-from .errors import SubmissionRefused
+from .errors import LRMSError, SubmissionRefused
 from .hookspecs import hookimpl
 from .job import Job
-from .options import Option
+from .options import Option, check_options
 from .report import JobReport
 from .sandbox import SandboxBackend
 from .state import State, TerminationReason
@@ -114,6 +114,8 @@ class BatchBackend(SandboxBackend):
     )
     #: The scheduler's name in messages.
     scheduler: ClassVar[str] = "the scheduler"
+    #: Options an application may set for itself in ``extra={"<backend>": {...}}``.
+    app_options: ClassVar[tuple[str, ...]] = ("extra_args",)
 
     # -- what a subclass provides ------------------------------------------------
 
@@ -134,6 +136,28 @@ class BatchBackend(SandboxBackend):
     def command(self, name: str) -> str:
         """The configured path of scheduler command ``name``."""
         return str(self.resource.options.get(f"{name}_command") or name)
+
+    def job_options(self, app: Application) -> dict[str, Any]:
+        """The resource's options, overridden by the application's ``extra[<backend>]``.
+
+        Only ``app_options`` may be set there, checked like the resource's own;
+        ``extra_args`` of both are joined (the resource's first).
+        """
+        given = app.options_for(self.name)
+        declared = [option for option in self.options if option.name in self.app_options]
+
+        def error(key: str, problem: str) -> Exception:
+            what = "invalid" if key in self.app_options else "unknown"
+            return LRMSError(
+                f"resource {self.resource.name}: job {app.jobname!r}: {what} {self.name} "
+                f"option in Application extra[{self.name!r}]: option {key}: {problem}")
+
+        checked = check_options(declared, given, error)
+        merged = dict(self.resource.options)
+        merged.update({key: checked[key] for key in given})
+        merged["extra_args"] = [*(self.resource.options.get("extra_args") or []),
+                                *(checked["extra_args"] if "extra_args" in given else [])]
+        return merged
 
     def script_path(self, job: Job) -> str:
         assert job.sandbox is not None

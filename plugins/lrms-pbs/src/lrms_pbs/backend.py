@@ -61,7 +61,6 @@ _GONE = re.compile(
 _TRACEJOB_ALL = 'cmd=$1 days=$2; shift 2; for id do "$cmd" -n "$days" "$id"; done'
 #: Runs qstat -u for the login user (its name as the remote side knows it).
 _QSTAT_USER = 'exec "$0" -u "$(id -un)"'
-_APP_OPTIONS = ("queue", "account", "project", "extra_args")
 _RUNNING_LETTERS = "RBE"
 _QUEUED_LETTERS = "QHWT"
 
@@ -90,6 +89,7 @@ class PbsBackend(BatchBackend):
 
     name: ClassVar[str] = "pbs"
     scheduler: ClassVar[str] = "PBS"
+    app_options: ClassVar[tuple[str, ...]] = ("queue", "account", "project", "extra_args")
     options: ClassVar[Sequence[Option]] = (
         *BatchBackend.options,
         Option("flavour", "string", "pbspro",
@@ -115,15 +115,8 @@ class PbsBackend(BatchBackend):
     # -- submission --------------------------------------------------------------
 
     def _job_options(self, app: Application) -> dict[str, Any]:
-        """The resource's queue/account/project/extra_args, overridden by ``app.extra['pbs']``."""
-        extra = app.options_for(self.name)
-        unknown = sorted(set(extra) - set(_APP_OPTIONS))
-        if unknown:
-            raise LRMSError(
-                f"resource {self.resource.name}: job {app.jobname!r}: unknown pbs option(s) "
-                f"{', '.join(unknown)} (valid: {', '.join(_APP_OPTIONS)})")
-        merged = {key: self.resource.options.get(key) for key in _APP_OPTIONS}
-        merged.update(extra)
+        """:meth:`job_options`, refusing a Torque project set by the application."""
+        merged = self.job_options(app)
         if self.flavour == "torque" and merged["project"]:
             raise LRMSError(f"resource {self.resource.name}: job {app.jobname!r}: Torque has "
                             "no projects (its qsub -P is a proxy user); use account")
@@ -151,7 +144,7 @@ class PbsBackend(BatchBackend):
         for flag, key in (("-q", "queue"), ("-A", "account"), ("-P", "project")):
             if options[key]:
                 argv += [flag, str(options[key])]
-        return [*argv, *self._resource_args(app), *(options["extra_args"] or []), script]
+        return [*argv, *self._resource_args(app), *options["extra_args"], script]
 
     def parse_job_id(self, result: CommandResult) -> str:
         try:

@@ -32,7 +32,6 @@ from lrms import (
     hookimpl,
 )
 from lrms.batch import CONTROL, BatchBackend, command_options
-from lrms.options import check_options
 from lrms.report import JobReport
 from lrms.transport import CommandResult
 
@@ -108,8 +107,7 @@ class SgeBackend(BatchBackend):
     def submit_argv(self, app: Application, job: Job, script: str) -> list[str]:
         """``qsub -terse`` with every request as an argument, then the script."""
         assert job.sandbox is not None
-        extra = self._app_extra(app)
-        options = {**self.resource.options, **extra}
+        options = self.job_options(app)
         cores = app.requested_cores
         argv = [
             self.command("qsub"), "-terse", "-N", job_name(app.jobname or "job"), "-C", "",
@@ -135,25 +133,12 @@ class SgeBackend(BatchBackend):
             argv += ["-q", options["queue"]]
         if options["project"]:
             argv += ["-P", options["project"]]
-        free_form = [*(self.resource.options.get("extra_args") or []),
-                     *(extra.get("extra_args") or [])]
+        free_form = options["extra_args"]
         if "-t" in free_form:
             raise SubmissionRefused(
                 f"resource {self.resource.name}: job {app.jobname!r}: array jobs (qsub -t) "
                 "are not supported; submit one lrms Job per task")
         return [*argv, *free_form, script]
-
-    def _app_extra(self, app: Application) -> dict[str, Any]:
-        """The options the application set in ``extra["sge"]``, checked like the resource's."""
-        given = app.options_for("sge")
-        declared = [option for option in self.options if option.name in self.app_options]
-
-        def error(key: str, problem: str) -> Exception:
-            return LRMSError(f"resource {self.resource.name}: job {app.jobname!r}: "
-                             f"Application extra['sge'] option {key}: {problem}")
-
-        checked = check_options(declared, given, error)
-        return {key: checked[key] for key in given}
 
     def parse_job_id(self, result: CommandResult) -> str:
         try:

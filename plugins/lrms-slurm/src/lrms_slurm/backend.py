@@ -33,7 +33,6 @@ from lrms import (
     hookimpl,
 )
 from lrms.batch import CONTROL, BatchBackend, command_options
-from lrms.options import check_options
 from lrms.report import JobReport
 from lrms.transport import CommandResult
 
@@ -104,8 +103,7 @@ class SlurmBackend(BatchBackend):
     def submit_argv(self, app: Application, job: Job, script: str) -> list[str]:
         """``sbatch --parsable`` with every request as an argument, then the script."""
         assert job.sandbox is not None
-        options = self.resource.options
-        extra = self._app_extra(app)
+        options = self.job_options(app)
         output = posixpath.join(job.sandbox, CONTROL, "scheduler.out")
         argv = [
             self.command("sbatch"), "--parsable", f"--job-name={_printable(app.jobname or '')}",
@@ -117,11 +115,10 @@ class SlurmBackend(BatchBackend):
         if app.requested_walltime is not None:
             argv.append(f"--time={_slurm_time(app.requested_walltime)}")
         for name in DIRECTIVES:
-            value = extra.get(name) or options.get(name)
+            value = options.get(name)
             if value:
                 argv.append(f"--{name}={value}")
-        return [*argv, *(options.get("extra_args") or []), *(extra.get("extra_args") or []),
-                script]
+        return [*argv, *options["extra_args"], script]
 
     def render(self, app: Application, job: Job, sandbox: str) -> str:
         """The job script, with control characters dropped from the job name (a newline
@@ -130,16 +127,6 @@ class SlurmBackend(BatchBackend):
         if name != app.jobname:
             app = dataclasses.replace(app, jobname=name)
         return super().render(app, job, sandbox)
-
-    def _app_extra(self, app: Application) -> dict[str, Any]:
-        """The application's ``extra["slurm"]`` options, checked like the resource's."""
-        declared = [option for option in self.options if option.name in self.app_options]
-
-        def error(key: str, problem: str) -> Exception:
-            return LRMSError(f"resource {self.resource.name}: job {app.jobname!r}: "
-                             f"Application extra['slurm'] option {key}: {problem}")
-
-        return check_options(declared, app.options_for("slurm"), error)
 
     def parse_job_id(self, result: CommandResult) -> str:
         try:
