@@ -14,32 +14,12 @@ then one shell for tracejob and one for the exit-status files).
 from __future__ import annotations
 
 import argparse
-import statistics
-import subprocess
 import tempfile
 import time
-from pathlib import Path
+
+from _common import start_service, timed
 
 import lrms
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def wrappers_bin() -> str:
-    for script in ("start-slurm.sh", "setup-torque-wrappers.sh"):
-        subprocess.run(["bash", str(ROOT / "tests/services" / script)], check=True,
-                       capture_output=True)
-    return Path("/tmp/lrms-torque.env").read_text().strip().split("=", 1)[1]
-
-
-def timed(function, repeat: int) -> float:
-    """Median seconds of ``repeat`` calls."""
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        function()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
 
 
 def main() -> None:
@@ -47,7 +27,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    bin_dir = wrappers_bin()
+    start_service("start-slurm.sh", "/tmp/lrms-slurm.env")
+    bin_dir = start_service("setup-torque-wrappers.sh", "/tmp/lrms-torque.env")["LRMS_TORQUE_BIN"]
     commands = {f"{name}_command": f"{bin_dir}/{name}"
                 for name in ("qsub", "qstat", "qdel", "pbsnodes")}
     with tempfile.TemporaryDirectory(prefix="lrms-pbs-bench-") as spool:

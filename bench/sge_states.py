@@ -16,45 +16,26 @@ two commands).  Every job it submits is deleted at the end.
 from __future__ import annotations
 
 import argparse
-import statistics
-import subprocess
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
+
+from _common import start_service, test_sshd, timed
 
 import lrms
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def resource(ssh: bool, spool: str) -> lrms.LRMS:
-    subprocess.run(["bash", str(ROOT / "tests/services/start-sge.sh")], check=True,
-                   capture_output=True)
+    start_service("start-sge.sh", "/tmp/lrms-sge.env")
     if not ssh:
         return lrms.LRMS("bench", [lrms.Arch.local()], 2, 2, "1GiB", "1h", backend="sge",
                          spool=spool)
-    subprocess.run(["bash", str(ROOT / "tests/services/start-sshd.sh")], check=True,
-                   capture_output=True)
-    env = dict(line.split("=", 1) for line in Path("/tmp/lrms-sshd/env").read_text().split())
-    env = {key: value.strip('"') for key, value in env.items()}
-    auth = lrms.SshAuth(username=env["LRMS_SSHD_USER"], keyfile=env["LRMS_SSHD_KEY"],
-                        known_hosts=env["LRMS_SSHD_KNOWN_HOSTS"])
+    env, auth = test_sshd()
     return lrms.LRMS("bench", [lrms.Arch.local()], 2, 2, "1GiB", "1h", auth, backend="sge",
                      transport="ssh", frontend=env["LRMS_SSHD_HOST"],
                      port=int(env["LRMS_SSHD_PORT"]), spool=f"~/lrms-bench/{uuid.uuid4().hex[:8]}")
-
-
-def timed(function: Callable[[], Any], repeat: int) -> float:
-    """Median seconds of ``repeat`` calls."""
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        function()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
 
 
 def commands(res: lrms.LRMS, function: Callable[[], Any]) -> int:

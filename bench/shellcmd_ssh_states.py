@@ -12,35 +12,12 @@ trip) and to asking about each job separately.
 from __future__ import annotations
 
 import argparse
-import statistics
-import subprocess
 import time
 import uuid
-from pathlib import Path
+
+from _common import test_sshd, timed
 
 import lrms
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def sshd_settings() -> dict[str, str]:
-    subprocess.run(["bash", str(ROOT / "tests/services/start-sshd.sh")], check=True,
-                   capture_output=True)
-    values = {}
-    for line in Path("/tmp/lrms-sshd/env").read_text().splitlines():
-        key, _, value = line.partition("=")
-        values[key] = value.strip('"')
-    return values
-
-
-def timed(function, repeat: int) -> float:
-    """Median seconds of ``repeat`` calls."""
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        function()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
 
 
 def main() -> None:
@@ -48,9 +25,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    env = sshd_settings()
-    auth = lrms.SshAuth(username=env["LRMS_SSHD_USER"], keyfile=env["LRMS_SSHD_KEY"],
-                        known_hosts=env["LRMS_SSHD_KNOWN_HOSTS"])
+    env, auth = test_sshd()
     res = lrms.LRMS("bench", [lrms.Arch.local()], args.jobs, 1, "1GiB", "1h", auth,
                     backend="shellcmd", transport="ssh", frontend=env["LRMS_SSHD_HOST"],
                     port=int(env["LRMS_SSHD_PORT"]), spool=f"~/lrms-bench/{uuid.uuid4().hex[:8]}")
