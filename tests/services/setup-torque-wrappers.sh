@@ -13,6 +13,7 @@
 # Writes /tmp/lrms-torque.env:  LRMS_TORQUE_BIN=<directory holding qsub, qstat ...>
 # On failure: a message on stderr and a non-zero exit.
 set -Eeuo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ROOT=${LRMS_TORQUE_ROOT:-/opt/lrms-torque}
 BIN=$ROOT/usr/bin
@@ -30,20 +31,7 @@ command -v sbatch >/dev/null || fail "Slurm is not installed: run tests/services
 gridengine_qsub=$(readlink -f /usr/bin/qsub 2>/dev/null || true)
 
 # --- Perl modules the wrappers use ------------------------------------------------------
-missing=()
-for p in "${PERL_DEPS[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    say "installing ${missing[*]} (log: /tmp/lrms-apt.log)"
-    export DEBIAN_FRONTEND=noninteractive
-    opts=(-y -q --no-install-recommends -o DPkg::Lock::Timeout=600)
-    if ! apt-get install "${opts[@]}" "${missing[@]}" >>/tmp/lrms-apt.log 2>&1; then
-        { apt-get update -q -o DPkg::Lock::Timeout=600 &&
-            apt-get install "${opts[@]}" "${missing[@]}"; } >>/tmp/lrms-apt.log 2>&1 ||
-            { tail -n 20 /tmp/lrms-apt.log >&2; fail "apt-get install ${missing[*]} failed"; }
-    fi
-fi
+ensure_packages "${PERL_DEPS[@]}"
 
 # --- the wrappers, unpacked ---------------------------------------------------------------
 if [ ! -x "$BIN/qsub" ]; then

@@ -29,6 +29,7 @@
 #       /var/spool/gridengine/execd/<host>/messages, /tmp/lrms-apt.log.
 # Stop with stop-sge.sh.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ENV_FILE=${LRMS_SGE_ENV:-/tmp/lrms-sge.env}
 TIMEOUT=${SGE_START_TIMEOUT:-60}
@@ -65,14 +66,6 @@ pids() {
 }
 # quiet CMD...: show CMD's output only when it fails
 quiet() { "$@" >"$TMP/out" 2>&1 || { cat "$TMP/out" >&2; return 1; }; }
-# running PID: the process exists and is not a zombie (an init that reaps
-# slowly leaves exited daemons as zombies, which `kill -0` still reports)
-running() {
-    local s
-    { read -r s <"/proc/$1/stat"; } 2>/dev/null || return 1
-    s=${s##*) }
-    [ "${s%% *}" != Z ]
-}
 halt() {  # halt NAME: SIGTERM the daemon, SIGKILL after 15 s
     local p
     for p in $(pids "$1"); do
@@ -91,38 +84,15 @@ if ! getent hosts "$HOST" >/dev/null; then
 fi
 
 # --- packages ------------------------------------------------------------------------
-missing=()
-for p in "${PKGS[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    say "installing: ${missing[*]} (log: /tmp/lrms-apt.log)"
-    t0=$SECONDS
-    # debconf answers: configure cell "default" with this host as master, so
-    # gridengine-master's postinst creates the spool database.
-    debconf-set-selections <<DEBCONF
+# debconf answers (used only when the packages get installed): configure cell
+# "default" with this host as master, so gridengine-master's postinst creates
+# the spool database.
+debconf-set-selections <<DEBCONF
 gridengine-common shared/gridengineconfig boolean true
 gridengine-common shared/gridenginecell string default
 gridengine-common shared/gridenginemaster string $HOST
 DEBCONF
-    policy_created=0
-    if [ ! -e /usr/sbin/policy-rc.d ]; then   # keep the init scripts from starting daemons
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod 755 /usr/sbin/policy-rc.d
-        policy_created=1
-    fi
-    opts=(-y -q --no-install-recommends -o DPkg::Lock::Timeout=600
-        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
-    export DEBIAN_FRONTEND=noninteractive
-    ok=1
-    if ! apt-get install "${opts[@]}" "${missing[@]}" >>/tmp/lrms-apt.log 2>&1; then
-        { apt-get update -q -o DPkg::Lock::Timeout=600 && apt-get install "${opts[@]}" "${missing[@]}"; } \
-            >>/tmp/lrms-apt.log 2>&1 || ok=0
-    fi
-    [ "$policy_created" = 0 ] || rm -f /usr/sbin/policy-rc.d
-    [ "$ok" = 1 ] || { tail -n 20 /tmp/lrms-apt.log >&2; fail "apt-get install ${missing[*]} failed"; }
-    say "installed in $((SECONDS - t0)) s"
-fi
+ensure_packages "${PKGS[@]}"
 id sgeadmin >/dev/null 2>&1 || fail "user sgeadmin missing (gridengine-common postinst failed?)"
 
 # --- host_aliases ------------------------------------------------------------------------

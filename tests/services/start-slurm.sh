@@ -22,6 +22,7 @@
 #   /tmp/lrms-slurm.env (KEY=VALUE: LRMS_SLURM_PARTITION, _NODE, _ACCOUNTING, _CONF).
 # Partition "debug" on this host.  Stop with stop-slurm.sh.
 set -Eeuo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ACCOUNTING=${SLURM_ACCOUNTING:-1}
 CLEAN=${SLURM_CLEAN:-0}
@@ -70,14 +71,6 @@ alive() {
     [ -n "$pid" ] && running "$pid" && [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$2"* ]]
 }
 
-# running PID: the process exists and is not a zombie (an init that reaps
-# slowly leaves exited daemons as zombies, which `kill -0` still reports)
-running() {
-    local s
-    { read -r s <"/proc/$1/stat"; } 2>/dev/null || return 1
-    s=${s##*) }
-    [ "${s%% *}" != Z ]
-}
 
 # halt PIDFILE NAME: SIGTERM, up to 15 s, then SIGKILL
 halt() {
@@ -115,37 +108,11 @@ serving() {
     done
 }
 
-# apt_install PKG...: install without recommends; the packages' maintainer
-# scripts may not start services (temporary policy-rc.d); apt-get update on failure.
-apt_install() {
-    local policy_created=0 t0=$SECONDS log=/tmp/lrms-apt.log
-    local opts=(-y -q --no-install-recommends -o DPkg::Lock::Timeout=600
-        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
-    say "installing: $* (log: $log)"
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod 755 /usr/sbin/policy-rc.d
-        policy_created=1
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    local ok=1
-    if ! apt-get install "${opts[@]}" "$@" >>"$log" 2>&1; then
-        { apt-get update -q -o DPkg::Lock::Timeout=600 && apt-get install "${opts[@]}" "$@"; } \
-            >>"$log" 2>&1 || ok=0
-    fi
-    [ "$policy_created" = 0 ] || rm -f /usr/sbin/policy-rc.d
-    [ "$ok" = 1 ] || fail "apt-get install $* failed" "$log"
-    say "installed in $((SECONDS - t0)) s"
-}
 
 # --- packages -------------------------------------------------------------------
 pkgs=(munge slurmctld slurmd slurm-client)
 [ "$ACCOUNTING" = 0 ] || pkgs+=(slurmdbd mariadb-server)
-missing=()
-for p in "${pkgs[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-done
-[ "${#missing[@]}" = 0 ] || apt_install "${missing[@]}"
+ensure_packages "${pkgs[@]}"
 mkdir -p "$ETC" "$RUN" "$LOGS" "$CTLD_STATE" "$SLURMD_SPOOL"
 
 # --- munge ------------------------------------------------------------------------

@@ -21,6 +21,7 @@
 #   LRMS_SSHD_DIR      (/tmp/lrms-sshd)
 #   LRMS_SSHD_TIMEOUT  (20)   seconds to wait for a working login
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PORT=${LRMS_SSHD_PORT:-2222}
 DIR=${LRMS_SSHD_DIR:-/tmp/lrms-sshd}
@@ -42,14 +43,6 @@ fail() {
 
 [ "$(id -u)" = 0 ] || fail "must run as root (creates user $TEST_USER, runs sshd with privilege separation)"
 
-# running PID: the process exists and is not a zombie (an init that reaps
-# slowly leaves exited daemons as zombies, which `kill -0` still reports)
-running() {
-    local s
-    { read -r s <"/proc/$1/stat"; } 2>/dev/null || return 1
-    s=${s##*) }
-    [ "${s%% *}" != Z ]
-}
 
 # put FILE: write stdin to FILE atomically, and only if it changed (tests may be
 # reading known_hosts or env while this script runs again)
@@ -58,35 +51,9 @@ put() {
     if cmp -s "$1.$$" "$1"; then rm -f "$1.$$"; else mv -f "$1.$$" "$1"; fi
 }
 
-# --- packages -----------------------------------------------------------------
-# apt_install PKG...: install without recommends; no service is started by the
-# packages' maintainer scripts (temporary policy-rc.d); apt-get update on failure.
-apt_install() {
-    local policy_created=0 log=/tmp/lrms-apt.log
-    local opts=(-y -q --no-install-recommends -o DPkg::Lock::Timeout=600
-        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
-    say "installing: $*"
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod 755 /usr/sbin/policy-rc.d
-        policy_created=1
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    local ok=1
-    if ! apt-get install "${opts[@]}" "$@" >>"$log" 2>&1; then
-        { apt-get update -q -o DPkg::Lock::Timeout=600 && apt-get install "${opts[@]}" "$@"; } \
-            >>"$log" 2>&1 || ok=0
-    fi
-    [ "$policy_created" = 0 ] || rm -f /usr/sbin/policy-rc.d
-    [ "$ok" = 1 ] || { tail -n 20 "$log" >&2; fail "apt-get install $* failed (log: $log)"; }
-}
 
-missing=()
-[ -x "$SSHD" ] || missing+=(openssh-server)
-{ command -v ssh && command -v ssh-keygen; } >/dev/null || missing+=(openssh-client)
 # the tests run a python3 helper remotely as lrmstest: a system python3 must exist
-[ -x /usr/bin/python3 ] || missing+=(python3)
-[ "${#missing[@]}" = 0 ] || apt_install "${missing[@]}"
+ensure_packages openssh-server openssh-client python3
 
 # --- test user ----------------------------------------------------------------
 if ! id "$TEST_USER" >/dev/null 2>&1; then

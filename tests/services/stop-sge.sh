@@ -5,6 +5,7 @@
 # Packages, configuration, job ids and accounting are kept; start-sge.sh brings
 # the same cell back.  Safe to run when nothing runs.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 export SGE_ROOT=/var/lib/gridengine SGE_CELL=default
 LIBEXEC=/usr/lib/gridengine
@@ -14,24 +15,6 @@ say() { echo "[stop-sge] $*"; }
 pids() {
     { find /proc -mindepth 2 -maxdepth 2 -name exe -lname "$LIBEXEC/$1" 2>/dev/null || true; } |
         cut -d/ -f3
-}
-# running PID: the process exists and is not a zombie (an init that reaps
-# slowly leaves exited daemons as zombies, which `kill -0` still reports)
-running() {
-    local s
-    { read -r s <"/proc/$1/stat"; } 2>/dev/null || return 1
-    s=${s##*) }
-    [ "${s%% *}" != Z ]
-}
-# children PID: the pids whose parent is PID (from /proc; ps may be missing)
-children() {
-    local f s
-    for f in /proc/[0-9]*/stat; do
-        { read -r s <"$f"; } 2>/dev/null || continue
-        s=${s##*) }
-        s=${s#* }
-        if [ "${s%% *}" = "$1" ]; then f=${f%/stat}; echo "${f#/proc/}"; fi
-    done
 }
 # wait_gone SECONDS PID...: true once none of the PIDs exists
 wait_gone() {

@@ -10,6 +10,7 @@
 # Packages, configuration, saved jobs and the accounting database are kept.
 # Safe to run when nothing is running.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 RUN=/run/lrms-slurm
 declare -A PIDFILE=(
@@ -21,14 +22,6 @@ declare -A COMM=([slurmd]=slurmd [slurmctld]=slurmctld [slurmdbd]=slurmdbd [mari
 say() { echo "[stop-slurm] $*"; }
 [ "$(id -u)" = 0 ] || { say "ERROR: must run as root" >&2; exit 1; }
 
-# running PID: the process exists and is not a zombie (an init that reaps
-# slowly leaves exited daemons as zombies, which `kill -0` still reports)
-running() {
-    local s
-    { read -r s <"/proc/$1/stat"; } 2>/dev/null || return 1
-    s=${s##*) }
-    [ "${s%% *}" != Z ]
-}
 
 # stop NAME...: SIGTERM each daemon that runs, wait up to 20 s, then SIGKILL
 stop() {

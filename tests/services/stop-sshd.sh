@@ -4,27 +4,10 @@
 # user are kept, so the next start reuses the same host key.  Exits 0 when
 # nothing runs.  Environment: LRMS_SSHD_DIR (/tmp/lrms-sshd).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DIR=${LRMS_SSHD_DIR:-/tmp/lrms-sshd}
 say() { echo "[stop-sshd] $*"; }
-# running PID: the process exists and is not a zombie (an init that reaps
-# slowly leaves exited daemons as zombies, which `kill -0` still reports)
-running() {
-    local s
-    { read -r s <"/proc/$1/stat"; } 2>/dev/null || return 1
-    s=${s##*) }
-    [ "${s%% *}" != Z ]
-}
-# children PID: the pids whose parent is PID (from /proc; ps may be missing)
-children() {
-    local f s
-    for f in /proc/[0-9]*/stat; do
-        { read -r s <"$f"; } 2>/dev/null || continue
-        s=${s##*) }
-        s=${s#* }
-        if [ "${s%% *}" = "$1" ]; then f=${f%/stat}; echo "${f#/proc/}"; fi
-    done
-}
 
 pid=$(cat "$DIR/sshd.pid" 2>/dev/null || true)
 if ! [[ "$pid" =~ ^[0-9]+$ ]]; then
