@@ -165,12 +165,13 @@ class SlurmBackend(BatchBackend):
                       and reports[i].exitcode is None and reports[i].signal is None]
         if statusless:
             reports.update(self._scontrol(statusless, reports))
-        # sacct keeps 7 bits of an exit code (137 reads 9): the exit file has it whole
-        # (an array's tasks share one, so theirs stay as sacct says).
-        masked = [job for job in jobs if job.native_id in accounted and job.native_id not in arrays
-                  and accounted[job.native_id].reason == TerminationReason.EXITED
-                  and accounted[job.native_id].exitcode]
-        codes = self.read_exit_codes(masked) if masked else {}
+        # The job's own exit file has the program's exit code whole: sacct keeps 7 bits
+        # of it (137 reads 9), and a lagging record can show a finished job's code as
+        # 0:0.  (An array's tasks share one file, so theirs stay as Slurm says.)
+        exited = [job for job in jobs if job.native_id in reports and job.native_id not in arrays
+                  and reports[job.native_id].state == State.TERMINATED
+                  and reports[job.native_id].reason == TerminationReason.EXITED]
+        codes = self.read_exit_codes(exited) if exited else {}
         return {job.native_id: _judge(job, reports[job.native_id], codes.get(job.sandbox or ""))
                 for job in jobs if job.native_id in reports}
 
