@@ -1,8 +1,8 @@
 """Shared fixtures of the core tests.
 
-Every test runs with ``HOME``, ``XDG_CONFIG_HOME`` and ``LRMS_CONFIG`` pointing
-into its own temporary directory, so nothing reads or writes the real
-``~/.config/lrms`` or ``~/.lrms``.
+Every test runs with ``HOME``, ``XDG_CONFIG_HOME`` and ``XDG_DATA_HOME`` in its
+own temporary directory and ``LRMS_CONFIG``/``LRMS_STORE`` unset, so nothing
+reads or writes the real ``~/.config/lrms``, ``~/.local/share/lrms`` or ``~/.lrms``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ def isolated_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    monkeypatch.delenv("LRMS_STORE", raising=False)
     monkeypatch.delenv("LRMS_CONFIG", raising=False)
     monkeypatch.delenv("LRMS_RESOURCE", raising=False)
     return home

@@ -15,6 +15,7 @@ from .arch import Arch
 from .auth import Auth, SshAuth, authenticated
 from .backends import BackendInfo, list_backends
 from .config import Config, load_config
+from .engine import Engine, Round
 from .errors import (
     AuthenticationError,
     BackendError,
@@ -26,8 +27,10 @@ from .errors import (
     LimitExceeded,
     LRMSError,
     ResourceFull,
+    StoreError,
     SubmissionRefused,
     TransportError,
+    UnknownJob,
 )
 from .hookspecs import API_VERSION, hookimpl
 from .job import Job
@@ -38,6 +41,7 @@ from .resource import LRMS
 from .sandbox import Backend, SandboxBackend
 from .state import State, TerminationReason
 from .status import ResourceStatus
+from .store import JobStore
 
 __version__ = "0.1.0"
 
@@ -56,21 +60,26 @@ __all__ = [
     "Config",
     "ConfigError",
     "Duration",
+    "Engine",
     "HostKeyError",
     "InvalidJobState",
     "Job",
+    "JobStore",
     "LRMSError",
     "LimitExceeded",
     "Memory",
     "Option",
     "ResourceFull",
     "ResourceStatus",
+    "Round",
     "SandboxBackend",
     "SshAuth",
     "State",
+    "StoreError",
     "SubmissionRefused",
     "TerminationReason",
     "TransportError",
+    "UnknownJob",
     "authenticated",
     "hookimpl",
     "list_backends",

@@ -17,8 +17,10 @@ __all__ = [
     "LRMSError",
     "LimitExceeded",
     "ResourceFull",
+    "StoreError",
     "SubmissionRefused",
     "TransportError",
+    "UnknownJob",
 ]
 
 
@@ -61,6 +63,14 @@ class ResourceFull(LRMSError):
 
 class SubmissionRefused(LRMSError):
     """The scheduler rejected the job (its own message is part of this one)."""
+
+
+class StoreError(LRMSError):
+    """The job store cannot be used (not a store, newer schema, unwritable)."""
+
+
+class UnknownJob(LRMSError):
+    """No job with that id in the job store."""
 
 
 class InvalidJobState(LRMSError):

@@ -18,6 +18,8 @@ they must not implement an operation outright.
 
 ``API_VERSION`` is this contract's version: a backend declares the versions
 it supports in its ``lrms_api`` class attribute (default: any ``1.x``).
+A minor version only adds optional hooks (1.1 added :func:`find_jobs`); a
+major version changes or removes something a backend relies on.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
     from .status import ResourceStatus
 
 PROJECT = "lrms"
-API_VERSION = "1.0"
+API_VERSION = "1.1"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
@@ -62,6 +64,23 @@ def update_job_states(resource: LRMS, jobs: Sequence[Job]) -> list[State]:  # ty
     Update each job's outcome and usage (``job.record_outcome``) when it has
     terminated; do not assign ``job.state`` (the facade does, and fires the
     events).  A job the resource no longer knows is ``State.UNKNOWN``.
+    """
+
+
+@hookspec(firstresult=True)
+def find_jobs(resource: LRMS, jobs: Sequence[Job]) -> list[bool]:  # type: ignore[empty-body]
+    """Find jobs whose submission was interrupted; return, in order, True for each found.
+
+    *Optional* (API 1.1).  ``job.jobid`` identifies a job uniquely:
+    ``submit_job`` must leave it where the scheduler keeps it (job name,
+    comment, or working directory) so that this hook can find a job whose
+    submitting process died after the scheduler accepted it but before its
+    native id was recorded.  Each job arrives as ``submit_job`` received it
+    (``jobid``, ``app``, no ``native_id``).  Search everywhere the scheduler
+    keeps jobs, queued and finished, with one query per command for all jobs;
+    fill in what ``submit_job`` would have (``native_id``, ``sandbox``,
+    ``backend_data``) for each job found.  A job not found was never accepted:
+    the caller may submit it again, so a backend must not miss one it knows.
     """
 
 
@@ -157,3 +176,7 @@ OPERATIONS = (
     "submit_job", "update_job_states", "cancel_job", "get_results", "peek",
     "free", "get_resource_status", "validate_data", "close",
 )
+"""The operations every backend implements."""
+
+OPTIONAL_OPERATIONS = ("find_jobs",)
+"""Operations a backend may leave out; the facade says so when one is called."""

@@ -14,6 +14,8 @@ from .state import State, TerminationReason
 
 __all__ = ["Job"]
 
+_BOOKKEEPING = ("tag", "output_dir", "attempt", "retry_of", "replaced_by", "fetched")
+
 
 class Job:
     """A job's identity, state (with its history), outcome and usage.
@@ -22,6 +24,11 @@ class Job:
     is the id the backend's scheduler gave it.  ``returncode`` follows the
     shell: the exit code, or 128 + N for a job killed by signal N.
     ``backend_data`` holds what a backend needs later (JSON values only).
+
+    The engine's bookkeeping: ``tag`` (a user label), ``output_dir`` (where
+    outputs are fetched to), ``attempt`` (1 for the first submission),
+    ``retry_of`` / ``replaced_by`` (the previous / next attempt's id) and
+    ``fetched`` (when outputs were last fetched).
     """
 
     def __init__(self, app: Application, *, jobid: str | None = None) -> None:
@@ -40,6 +47,12 @@ class Job:
         self.used_cputime: Duration | None = None
         self.max_used_memory: Memory | None = None
         self.backend_data: dict[str, Any] = {}
+        self.tag: str | None = None
+        self.output_dir: str | None = None
+        self.attempt: int = 1
+        self.retry_of: str | None = None
+        self.replaced_by: str | None = None
+        self.fetched: float | None = None
         self.history: list[tuple[State, float]] = [(State.NEW, time.time())]
 
     @property
@@ -101,6 +114,7 @@ class Job:
             "max_used_memory": None if self.max_used_memory is None
             else self.max_used_memory.bytes,
             "backend_data": dict(self.backend_data),
+            **{name: getattr(self, name) for name in _BOOKKEEPING},
             "history": [[state.value, stamp] for state, stamp in self.history],
         }
 
@@ -120,6 +134,9 @@ class Job:
             value = data.get(name)
             setattr(job, name, None if value is None else kind(value))
         job.backend_data = dict(data.get("backend_data") or {})
+        for name in _BOOKKEEPING:
+            if data.get(name) is not None:
+                setattr(job, name, data[name])
         history = data.get("history")
         if history:
             job.history = [(State(state), float(stamp)) for state, stamp in history]

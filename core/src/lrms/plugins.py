@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from .errors import BackendError
-from .hookspecs import OPERATIONS, PROJECT
+from .hookspecs import OPERATIONS, OPTIONAL_OPERATIONS, PROJECT
 
 __all__ = ["extension_plugins", "register", "unregister"]
 
@@ -34,7 +34,7 @@ def unregister(plugin: Any) -> None:
 
 def check_extension(plugin: Any) -> None:
     """Refuse an extension that implements an operation hook outright (not as a wrapper)."""
-    for name in OPERATIONS:
+    for name in (*OPERATIONS, *OPTIONAL_OPERATIONS):
         method = getattr(plugin, name, None)
         opts = getattr(method, f"{PROJECT}_impl", None) if method is not None else None
         if opts is not None and not (opts.get("wrapper") or opts.get("hookwrapper")):

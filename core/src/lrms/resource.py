@@ -286,7 +286,7 @@ class LRMS:
                 states = self.hook.update_job_states(resource=self, jobs=asked)
             except TransportError:
                 for job in asked:
-                    self._move(job, State.UNKNOWN)
+                    self.move(job, State.UNKNOWN)
                 raise
             if states is None or len(states) != len(asked):
                 raise BackendError(
@@ -296,10 +296,11 @@ class LRMS:
                 new = State(state)
                 if job.state == State.TERMINATING and new in (State.SUBMITTED, State.RUNNING):
                     continue  # cancel requested: it stays TERMINATING until it has ended
-                self._move(job, new)
+                self.move(job, new)
         return [job.state for job in jobs]
 
-    def _move(self, job: Job, new: State) -> None:
+    def move(self, job: Job, new: State) -> None:
+        """Set ``job.state`` to ``new`` and fire the event hooks if it changed."""
         old = job.state
         if new == old:
             return
@@ -314,6 +315,38 @@ class LRMS:
                 f"job {job.jobid} was not submitted to resource {self.name} "
                 f"(its resource is {job.resource or 'none'})")
 
+    def can(self, operation: str) -> bool:
+        """True if the backend implements ``operation`` (see ``OPTIONAL_OPERATIONS``)."""
+        return bool(getattr(self.hook, operation).get_hookimpls())
+
+    def find_jobs(self, jobs: Sequence[Job]) -> list[bool]:
+        """Look up jobs whose submission was interrupted by their tag (``job.jobid``).
+
+        Return, in order, True for each job the scheduler accepted; those jobs
+        get their native id and sandbox back (their state is left to the caller).
+        Raises :class:`BackendError` if the backend cannot look jobs up.
+        """
+        self._check_open()
+        if not self.can("find_jobs"):
+            raise BackendError(
+                f"backend {self.backend_name!r} of resource {self.name} cannot look jobs up by "
+                "tag (it does not implement find_jobs, plugin API 1.1)")
+        asked = [job for job in jobs if job.native_id is None]
+        found = self.hook.find_jobs(resource=self, jobs=asked) if asked else []
+        if found is None or len(found) != len(asked):
+            raise BackendError(
+                f"backend {self.backend_name!r} answered find_jobs for {len(asked)} jobs "
+                f"with {found!r}")
+        for job, hit in zip(asked, found, strict=True):
+            if hit:
+                if job.native_id is None:
+                    raise BackendError(
+                        f"backend {self.backend_name!r} found job {job.jobid} but set no "
+                        "native id")
+                job.resource = self.name
+        answers = dict(zip((id(job) for job in asked), found, strict=True))
+        return [bool(answers.get(id(job), True)) for job in jobs]
+
     def cancel_job(self, job: Job) -> None:
         """Cancel a queued or running job (a terminated one is left as it is)."""
         self._check_open()
@@ -323,7 +356,7 @@ class LRMS:
             raise InvalidJobState(f"job {job.jobid} was never submitted: nothing to cancel")
         self._check_own(job)
         self.hook.cancel_job(resource=self, job=job)
-        self._move(job, State.TERMINATING)
+        self.move(job, State.TERMINATING)
 
     def get_results(
         self,

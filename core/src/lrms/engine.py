@@ -1,0 +1,476 @@
+"""The :class:`Engine`: many jobs on several resources, kept in a job store.
+
+Host applications add applications; each call of :meth:`Engine.progress` does
+one round over the whole store:
+
+1. *recover* jobs whose submitting process died before it recorded the
+   native id (looked up on their resource by job id, ``find_jobs``);
+2. *refresh* every active job with one batched query per resource;
+3. *fetch* the outputs of jobs that just terminated into their own folder;
+4. *resubmit* failed jobs, up to ``retries`` times;
+5. *submit* new jobs, at most ``max_in_flight`` active jobs per resource.
+
+The facade fires the event hooks on every state change.  Every change is
+saved in the store at once, so another process (or a later one) sees it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import IO, Any
+
+from .application import Application
+from .config import Config, load_config
+from .errors import (
+    ConfigError,
+    InvalidJobState,
+    LimitExceeded,
+    LRMSError,
+    ResourceFull,
+    TransportError,
+)
+from .job import Job
+from .resource import LRMS
+from .state import State, TerminationReason
+from .status import ResourceStatus
+from .store import ACTIVE, JobStore
+
+__all__ = ["Engine", "Round"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Round:
+    """What one :meth:`Engine.progress` round did."""
+
+    submitted: list[Job] = dataclasses.field(default_factory=list)
+    changed: list[Job] = dataclasses.field(default_factory=list)
+    terminated: list[Job] = dataclasses.field(default_factory=list)
+    fetched: list[Job] = dataclasses.field(default_factory=list)
+    resubmitted: list[Job] = dataclasses.field(default_factory=list)
+    recovered: list[Job] = dataclasses.field(default_factory=list)
+    errors: list[str] = dataclasses.field(default_factory=list)
+    counts: dict[str, int] = dataclasses.field(default_factory=dict)
+
+
+def failed(job: Job) -> bool:
+    """True for a terminated job that did not exit 0 (a cancelled one is not "failed")."""
+    if job.state != State.TERMINATED or job.termination_reason == TerminationReason.CANCELLED:
+        return False
+    return job.returncode != 0 or job.termination_reason not in (None, TerminationReason.EXITED)
+
+
+class Engine:
+    """Jobs across the configured resources, kept in a :class:`~lrms.store.JobStore`.
+
+    ``config`` is a :class:`~lrms.Config`, a path, or None (the usual search
+    order); ``store`` a :class:`JobStore`, a path, or None (``$LRMS_STORE`` or
+    the user's data directory).  ``max_in_flight`` bounds the active jobs per
+    resource (an int for all, or a mapping by resource name); ``retries`` is
+    how often a failed job is resubmitted; ``output_root`` holds the per-job
+    output folders (``<output_root>/<jobid>``) unless :meth:`add` names one;
+    ``fetch`` turns the automatic fetch of terminated jobs' outputs on or off.
+    """
+
+    def __init__(
+        self,
+        config: Config | str | os.PathLike[str] | None = None,
+        store: JobStore | str | os.PathLike[str] | None = None,
+        *,
+        max_in_flight: int | Mapping[str, int] = 100,
+        retries: int = 0,
+        output_root: str | os.PathLike[str] = "lrms-output",
+        fetch: bool = True,
+    ) -> None:
+        self.config = config if isinstance(config, Config) else load_config(config)
+        self.store = store if isinstance(store, JobStore) else JobStore(store)
+        self.max_in_flight = max_in_flight
+        self.retries = retries
+        self.output_root = os.path.abspath(os.fspath(output_root))
+        self.fetch_outputs = fetch
+
+    # -- resources ----------------------------------------------------------------
+
+    def resource(self, name: str) -> LRMS:
+        """The configured resource ``name`` (built once; :class:`ConfigError` if unknown)."""
+        resource: LRMS = self.config.resource(name)
+        return resource
+
+    def limit(self, name: str) -> int:
+        if isinstance(self.max_in_flight, Mapping):
+            return int(self.max_in_flight.get(name, 100))
+        return int(self.max_in_flight)
+
+    def candidates(self, app: Application, resource: str | None = None) -> list[str]:
+        """The resources ``app`` fits, in configuration order.
+
+        Raises :class:`LimitExceeded` naming each resource and the limit it
+        broke when none fits (or when the named one does not).
+        """
+        names = [resource] if resource else self.config.resource_names
+        fitting, problems = [], []
+        for name in names:
+            try:
+                self.resource(name).check_request(app)
+            except LimitExceeded as exc:
+                problems.append(str(exc))
+            else:
+                fitting.append(name)
+        if not fitting:
+            raise LimitExceeded("no configured resource can run this job: " + "; ".join(problems))
+        return fitting
+
+    def resource_status(self) -> list[tuple[str, ResourceStatus | LRMSError]]:
+        """Each configured resource's live status, or the error that prevented reading it."""
+        answers: list[tuple[str, ResourceStatus | LRMSError]] = []
+        for name in self.config.resource_names:
+            try:
+                answers.append((name, self.resource(name).get_resource_status()))
+            except LRMSError as exc:
+                answers.append((name, exc))
+        return answers
+
+    # -- adding --------------------------------------------------------------------
+
+    def add(
+        self,
+        apps: Application | Sequence[Application],
+        *,
+        resource: str | None = None,
+        output_dir: str | os.PathLike[str] | None = None,
+        tag: str | None = None,
+    ) -> list[Job]:
+        """Record applications as NEW jobs (all or none); :meth:`progress` submits them.
+
+        Each job gets its own output folder: ``output_dir`` if given for a
+        single application, else ``<output_root>/<jobid>``.  Requests that no
+        resource (or not the named one) can satisfy are refused here.
+        """
+        apps = [apps] if isinstance(apps, Application) else list(apps)
+        if output_dir is not None and len(apps) > 1:
+            raise ValueError("output_dir names one job's folder; give it for a single application")
+        jobs = []
+        for app in apps:
+            self.candidates(app, resource)
+            for source in app.local_inputs():
+                if not os.path.exists(source):
+                    raise LRMSError(f"input file {source} of job {app.jobname!r} does not exist")
+            job = Job(app)
+            job.resource = resource
+            job.tag = tag
+            job.output_dir = (os.path.abspath(os.fspath(output_dir)) if output_dir is not None
+                              else os.path.join(self.output_root, job.jobid))
+            jobs.append(job)
+        self.store.add(jobs)
+        return jobs
+
+    # -- one round -------------------------------------------------------------------
+
+    def progress(self) -> Round:
+        """Do one round (see the module docstring) and return what it did."""
+        done = Round()
+        self._recover(done)
+        self._refresh(done)
+        for job in done.terminated:
+            if self.fetch_outputs:
+                self._auto_fetch(job, done)
+            if failed(job) and job.attempt <= self.retries:
+                done.resubmitted.append(self.resubmit(job))
+        self._submit(done)
+        done.counts = self.store.counts()
+        return done
+
+    def _by_resource(self, jobs: Iterable[Job], done: Round) -> dict[LRMS, list[Job]]:
+        groups: dict[str, list[Job]] = defaultdict(list)
+        for job in jobs:
+            groups[job.resource or ""].append(job)
+        found: dict[LRMS, list[Job]] = {}
+        for name, members in groups.items():
+            try:
+                found[self.resource(name)] = members
+            except ConfigError:
+                done.errors.append(
+                    f"resource {name!r} of {len(members)} job(s) is no longer configured "
+                    f"(configured: {', '.join(self.config.resource_names)}); their state "
+                    "cannot be refreshed")
+            except LRMSError as exc:
+                done.errors.append(f"resource {name}: {exc}")
+        return found
+
+    def _recover(self, done: Round) -> None:
+        for resource, jobs in self._by_resource(self.store.stale_claims(), done).items():
+            if not resource.can("find_jobs"):
+                for job in jobs:
+                    job.status_message = (
+                        f"submission to {resource.name} was interrupted and its backend cannot "
+                        "look jobs up: check the resource by hand")
+                    job.state = State.UNKNOWN
+                self.store.save(jobs, release=True)
+                done.errors.append(jobs[0].status_message or "")
+                continue
+            try:
+                found = resource.find_jobs(jobs)
+            except LRMSError as exc:
+                done.errors.append(f"resource {resource.name}: cannot recover interrupted "
+                                   f"submissions: {exc}")
+                continue
+            for job, hit in zip(jobs, found, strict=True):
+                if hit:
+                    resource.move(job, State.SUBMITTED)
+                    resource.hook.job_submitted(resource=resource, job=job)
+                    done.recovered.append(job)
+                    log.info("recovered job %s as %s on %s", job.jobid, job.native_id,
+                             resource.name)
+                else:
+                    log.info("job %s was never accepted by %s; it will be submitted",
+                             job.jobid, resource.name)
+            self.store.save(jobs, release=True)
+
+    def _refresh(self, done: Round) -> None:
+        active = [job for job in self.store.jobs(states=ACTIVE) if job.native_id]
+        for resource, jobs in self._by_resource(active, done).items():
+            before = [job.state for job in jobs]
+            try:
+                resource.update_job_states(jobs)
+            except TransportError as exc:
+                done.errors.append(f"resource {resource.name}: {exc}")
+            except LRMSError as exc:
+                done.errors.append(f"resource {resource.name}: {exc}")
+                continue
+            changed = [job for job, old in zip(jobs, before, strict=True) if job.state != old]
+            if changed:
+                self.store.save(changed)
+            done.changed += changed
+            done.terminated += [job for job in changed if job.state == State.TERMINATED]
+
+    def _auto_fetch(self, job: Job, done: Round) -> None:
+        if not job.app.outputs or not job.output_dir:
+            return
+        try:
+            self.fetch(job, overwrite=job.attempt > 1)
+        except (LRMSError, OSError) as exc:
+            done.errors.append(f"job {job.jobid}: fetching outputs into {job.output_dir} "
+                               f"failed: {exc}")
+        else:
+            done.fetched.append(job)
+
+    def _submit(self, done: Round) -> None:
+        waiting = self.store.jobs(states=[State.NEW])
+        if not waiting:
+            return
+        in_flight: dict[str, int] = defaultdict(int)
+        for job in self.store.jobs(states=ACTIVE):
+            in_flight[job.resource or ""] += 1
+        blocked: set[str] = set()
+        for job in waiting:
+            try:
+                names = self.candidates(job.app, job.resource)
+            except (LRMSError, ValueError) as exc:
+                self._fail(job, None, str(exc))
+                done.terminated.append(job)
+                continue
+            name = next((n for n in names
+                         if n not in blocked and in_flight[n] < self.limit(n)), None)
+            if name is None:
+                continue
+            pinned = job.resource
+            if not self.store.claim(job, name):
+                continue  # another process took it
+            outcome = self._submit_one(job, self.resource(name), pinned, done)
+            if outcome == "submitted":
+                in_flight[name] += 1
+                done.submitted.append(job)
+            elif outcome == "full":
+                blocked.add(name)
+
+    def _submit_one(self, job: Job, resource: LRMS, pinned: str | None, done: Round) -> str:
+        try:
+            resource.submit_job(job.app, job)
+        except ResourceFull:
+            job.resource = pinned
+            self.store.save([job], release=True)
+            return "full"
+        except TransportError as exc:
+            job.resource = pinned
+            self.store.save([job], release=True)
+            done.errors.append(f"resource {resource.name}: cannot submit: {exc}")
+            return "full"
+        except LRMSError as exc:
+            self._fail(job, resource, str(exc))
+            done.terminated.append(job)
+            return "failed"
+        resource.move(job, State.SUBMITTED)
+        self.store.save([job], release=True)
+        return "submitted"
+
+    def _fail(self, job: Job, resource: LRMS | None, message: str) -> None:
+        job.record_outcome(reason=TerminationReason.SUBMISSION_FAILED)
+        job.status_message = message
+        if resource is not None:
+            job.resource = resource.name
+            resource.move(job, State.TERMINATED)
+        else:
+            job.state = State.TERMINATED
+        self.store.save([job], release=True)
+        log.warning("job %s: submission failed: %s", job.jobid, message)
+
+    # -- waiting -----------------------------------------------------------------------
+
+    def wait(
+        self,
+        jobs: Sequence[Job] | None = None,
+        *,
+        interval: float | None = None,
+        timeout: float | None = None,
+        on_round: Callable[[Round, list[Job]], None] | None = None,
+    ) -> list[Job]:
+        """Run rounds until ``jobs`` (default: every job not yet terminated) have terminated.
+
+        Returns the jobs as stored at the end.  ``interval`` fixes the pause
+        between rounds (default: from 0.1 s growing to 5 s); ``timeout``
+        raises :class:`TimeoutError` when it passes; ``on_round`` is called
+        after each round with its :class:`Round` and the watched jobs.
+        A resubmitted job is followed by its next attempt.
+        """
+        ids = [job.jobid for job in jobs] if jobs is not None else [
+            job.jobid for job in self.store.jobs()
+            if job.state != State.TERMINATED]
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = 0.1 if interval is None else interval
+        while True:
+            done = self.progress()
+            watched = [self._latest(jobid) for jobid in ids]
+            ids = [job.jobid for job in watched]
+            if on_round is not None:
+                on_round(done, watched)
+            if all(job.state == State.TERMINATED for job in watched):
+                return watched
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"{sum(j.state != State.TERMINATED for j in watched)} job(s) "
+                                   f"still running after {timeout} s")
+            time.sleep(pause)
+            if interval is None and not done.changed and not done.submitted:
+                pause = min(pause * 1.5, 5.0)
+
+    def _latest(self, jobid: str) -> Job:
+        job = self.store.get(jobid)
+        while job.replaced_by:
+            job = self.store.get(job.replaced_by)
+        return job
+
+    # -- one job ----------------------------------------------------------------------
+
+    def get(self, ident: str) -> Job:
+        """A stored job by id (or a unique ending of it); :class:`UnknownJob` if none."""
+        return self.store.get(ident)
+
+    def jobs(self, **filters: Any) -> list[Job]:
+        """Stored jobs (see :meth:`JobStore.jobs` for the filters)."""
+        return self.store.jobs(**filters)
+
+    def _submitted(self, job: Job, action: str) -> LRMS:
+        if job.native_id is None or job.resource is None:
+            raise InvalidJobState(f"job {job.jobid} was never submitted: nothing to {action}")
+        return self.resource(job.resource)
+
+    def cancel(self, job: Job) -> None:
+        """Cancel a job; a NEW one is just marked cancelled (it was never submitted)."""
+        if job.state == State.NEW:
+            if not self.store.claim(job, job.resource or ""):
+                raise InvalidJobState(f"job {job.jobid} is being submitted right now; "
+                                      "cancel it again in a moment")
+            job.record_outcome(reason=TerminationReason.CANCELLED)
+            job.status_message = "cancelled before submission"
+            job.state = State.TERMINATED
+            self.store.save([job], release=True)
+            return
+        resource = self._submitted(job, "cancel")
+        resource.cancel_job(job)
+        self.store.save([job])
+
+    def fetch(
+        self,
+        job: Job,
+        *,
+        overwrite: bool = False,
+        changed_only: bool = True,
+        download_dir: str | os.PathLike[str] | None = None,
+    ) -> list[str]:
+        """Copy the job's outputs into its folder (or ``download_dir``); return the paths."""
+        resource = self._check_sandbox(job, "fetch outputs of")
+        target = os.fspath(download_dir) if download_dir is not None else job.output_dir
+        if target is None:
+            raise LRMSError(f"job {job.jobid} has no output folder: give a download directory")
+        os.makedirs(target, exist_ok=True)
+        written = resource.get_results(job, target, overwrite=overwrite,
+                                       changed_only=changed_only)
+        job.fetched = time.time()
+        self.store.save([job])
+        return written
+
+    def _check_sandbox(self, job: Job, action: str) -> LRMS:
+        resource = self._submitted(job, action)
+        if job.sandbox is None:
+            raise InvalidJobState(f"job {job.jobid}'s sandbox was freed: cannot {action} it")
+        return resource
+
+    def peek(
+        self,
+        job: Job,
+        filename: str,
+        local_file: str | os.PathLike[str] | IO[bytes],
+        offset: int = 0,
+        size: int | None = None,
+    ) -> int:
+        """Copy part of a file in the job's sandbox (see :meth:`LRMS.peek`)."""
+        resource = self._check_sandbox(job, "peek at")
+        return resource.peek(job, filename, local_file, offset, size)
+
+    def free(self, job: Job) -> None:
+        """Delete a TERMINATED job's sandbox on its resource (the job stays in the store)."""
+        if job.native_id is None:
+            if job.state != State.TERMINATED:
+                raise InvalidJobState(f"job {job.jobid} is {job.state.value}: only a "
+                                      "TERMINATED job can be freed")
+            return  # never submitted: nothing on any resource
+        if job.sandbox is not None:
+            self.resource(job.resource or "").free(job)
+            job.sandbox = None
+            self.store.save([job])
+
+    def forget(self, jobs: Iterable[Job]) -> int:
+        """Remove jobs from the store (nothing on the resources is touched)."""
+        return self.store.remove(jobs)
+
+    def resubmit(self, job: Job) -> Job:
+        """Record a new attempt of a terminated job (same application, resource, tag, folder)."""
+        if job.state != State.TERMINATED:
+            raise InvalidJobState(f"job {job.jobid} is {job.state.value}: only a TERMINATED "
+                                  "job can be resubmitted (cancel it first)")
+        if job.replaced_by:
+            raise InvalidJobState(f"job {job.jobid} was already resubmitted as {job.replaced_by}")
+        new = Job(job.app)
+        new.resource = job.resource
+        new.tag, new.output_dir = job.tag, job.output_dir
+        self.store.replace(job, new)
+        log.info("job %s resubmitted as %s (attempt %d)", job.jobid, new.jobid, new.attempt)
+        return new
+
+    def close(self) -> None:
+        """Close every resource and the store."""
+        try:
+            self.config.close()
+        finally:
+            self.store.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,309 @@
+"""The job store: every job lrms manages, in one SQLite file shared by processes.
+
+Default path ``$XDG_DATA_HOME/lrms/jobs.db`` (``~/.local/share/lrms/jobs.db``),
+or ``$LRMS_STORE``.  The database runs in WAL mode; every change is one
+transaction, so several ``lrms`` processes can use one store at once.  A job
+is recorded *before* it is submitted; a process about to submit it first
+*claims* it (:meth:`JobStore.claim`), so no two processes submit one job, and
+a claim left by a process that died mid-submission is found by
+:meth:`JobStore.stale_claims`.
+
+A file that is not an lrms store, or one written by a newer lrms (a higher
+schema version), is refused and never modified.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from .errors import StoreError, UnknownJob
+from .job import Job
+from .state import State
+
+__all__ = ["SCHEMA_VERSION", "JobStore", "default_store_path"]
+
+SCHEMA_VERSION = 1
+_APPLICATION_ID = 0x6C726D73  # "lrms": marks the file as an lrms store
+
+# MIGRATIONS[n] brings a store from schema n-1 to n.
+MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE jobs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        jobid TEXT NOT NULL UNIQUE,
+        state TEXT NOT NULL,
+        resource TEXT,
+        native_id TEXT,
+        name TEXT NOT NULL,
+        tag TEXT,
+        claim TEXT,
+        attempt INTEGER NOT NULL DEFAULT 1,
+        retry_of TEXT,
+        replaced_by TEXT,
+        output_dir TEXT,
+        fetched REAL,
+        created REAL NOT NULL,
+        updated REAL NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX jobs_state ON jobs (state);
+    CREATE INDEX jobs_resource ON jobs (resource);
+    CREATE INDEX jobs_tag ON jobs (tag);
+    """,
+}
+
+_INSERT = (
+    "INSERT INTO jobs (jobid, state, resource, native_id, name, tag, attempt, retry_of, "
+    "replaced_by, output_dir, fetched, updated, data, created) VALUES (:jobid, :state, "
+    ":resource, :native_id, :name, :tag, :attempt, :retry_of, :replaced_by, :output_dir, "
+    ":fetched, :updated, :data, :updated)"
+)
+_SET = (
+    "UPDATE jobs SET state=:state, resource=:resource, native_id=:native_id, name=:name, "
+    "tag=:tag, attempt=:attempt, retry_of=:retry_of, replaced_by=:replaced_by, "
+    "output_dir=:output_dir, fetched=:fetched, updated=:updated, data=:data"
+)
+_UPDATE = _SET + " WHERE jobid=:jobid"
+_UPDATE_RELEASE = _SET + ", claim=NULL WHERE jobid=:jobid"
+
+ACTIVE = (State.SUBMITTED, State.RUNNING, State.STOPPED, State.TERMINATING, State.UNKNOWN)
+_STALE_CLAIM = 3600.0  # a claim this old is stale even if its owner looks alive
+
+
+def default_store_path() -> str:
+    """``$LRMS_STORE``, else ``$XDG_DATA_HOME/lrms/jobs.db``."""
+    if os.environ.get("LRMS_STORE"):
+        return os.path.abspath(os.path.expanduser(os.environ["LRMS_STORE"]))
+    data_home = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    return os.path.join(data_home, "lrms", "jobs.db")
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{time.time():.3f}"
+
+
+def _owner_alive(owner: str) -> bool:
+    host, _, rest = owner.partition(":")
+    pid_text, _, stamp = rest.partition(":")
+    try:
+        if time.time() - float(stamp) > _STALE_CLAIM:
+            return False
+        if host != socket.gethostname():
+            return True  # cannot tell: trust it until it is old
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except (ValueError, PermissionError):
+        return True
+    return True
+
+
+class JobStore:
+    """Jobs by id, with the engine's bookkeeping (see :class:`~lrms.Job`)."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = os.path.abspath(os.fspath(path)) if path is not None else default_store_path()
+        existed = os.path.exists(self.path)
+        if not existed:
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        elif os.path.isdir(self.path):
+            raise StoreError(f"job store {self.path} is a directory; give a file path")
+        try:
+            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
+                                       check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open job store {self.path}: {exc}") from None
+        try:
+            self._open(existed)
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise StoreError(
+                f"{self.path} is not a usable lrms job store ({exc}); it was left untouched: "
+                "move it away or choose another with --store / LRMS_STORE") from None
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _open(self, existed: bool) -> None:
+        db = self._db
+        app_id = db.execute("PRAGMA application_id").fetchone()[0]
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if existed and tables and app_id != _APPLICATION_ID:
+            raise StoreError(
+                f"{self.path} is an SQLite file but not an lrms job store; it was left "
+                "untouched: choose another path with --store / LRMS_STORE")
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"job store {self.path} has schema version {version}, newer than this lrms "
+                f"understands ({SCHEMA_VERSION}); upgrade lrms (the file was left untouched)")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        if version < SCHEMA_VERSION:
+            with self.transaction():
+                version = db.execute("PRAGMA user_version").fetchone()[0]  # another process?
+                for step in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in MIGRATIONS[step].split(";"):
+                        if statement.strip():
+                            db.execute(statement)
+                if version == 0:
+                    db.execute("INSERT INTO meta VALUES ('created', ?)", (str(time.time()),))
+                db.execute(f"PRAGMA application_id = {_APPLICATION_ID}")
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``: writers queue, readers go on)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> JobStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing ----------------------------------------------------------------
+
+    @staticmethod
+    def _row(job: Job) -> dict[str, Any]:
+        return {
+            "jobid": job.jobid, "state": job.state.value, "resource": job.resource,
+            "native_id": job.native_id, "name": job.app.jobname or "job", "tag": job.tag,
+            "attempt": job.attempt, "retry_of": job.retry_of, "replaced_by": job.replaced_by,
+            "output_dir": job.output_dir, "fetched": job.fetched, "updated": time.time(),
+            "data": job.to_json(),
+        }
+
+    def _insert(self, db: sqlite3.Connection, job: Job) -> None:
+        try:
+            db.execute(_INSERT, self._row(job))
+        except sqlite3.IntegrityError:
+            raise StoreError(f"job {job.jobid} is already in {self.path}") from None
+
+    def _update(self, db: sqlite3.Connection, job: Job, release: bool = False) -> None:
+        db.execute(_UPDATE_RELEASE if release else _UPDATE, self._row(job))
+
+    def add(self, jobs: Sequence[Job]) -> None:
+        """Record new jobs (all or none)."""
+        with self.transaction() as db:
+            for job in jobs:
+                self._insert(db, job)
+
+    def save(self, jobs: Iterable[Job], *, release: bool = False) -> None:
+        """Write the jobs' current state (one transaction); ``release`` drops their claims."""
+        with self.transaction() as db:
+            for job in jobs:
+                self._update(db, job, release)
+
+    def claim(self, job: Job, resource: str) -> bool:
+        """Mark a NEW job as being submitted to ``resource`` by this process.
+
+        False if another process claimed or submitted it first.  The claim is
+        recorded (committed) before the caller contacts the resource.
+        """
+        with self.transaction() as db:
+            cursor = db.execute(
+                "UPDATE jobs SET claim=?, resource=?, updated=? WHERE jobid=? AND state='NEW' "
+                "AND claim IS NULL AND native_id IS NULL",
+                (_owner(), resource, time.time(), job.jobid))
+            return cursor.rowcount == 1
+
+    def release(self, job: Job) -> None:
+        """Drop this process's claim on a job it did not submit after all."""
+        with self.transaction() as db:
+            db.execute("UPDATE jobs SET claim=NULL, resource=NULL WHERE jobid=? AND "
+                       "native_id IS NULL", (job.jobid,))
+
+    def stale_claims(self) -> list[Job]:
+        """Jobs claimed for submission by a process that is gone (no native id recorded)."""
+        rows = self._db.execute(
+            "SELECT claim, resource, data FROM jobs WHERE claim IS NOT NULL AND "
+            "native_id IS NULL").fetchall()
+        jobs = []
+        for claim, resource, data in rows:
+            if not _owner_alive(claim):
+                job = Job.from_json(data)
+                job.resource = resource
+                jobs.append(job)
+        return jobs
+
+    def replace(self, old: Job, new: Job) -> None:
+        """Record ``new`` as the next attempt of ``old`` (one transaction)."""
+        old.replaced_by, new.retry_of, new.attempt = new.jobid, old.jobid, old.attempt + 1
+        with self.transaction() as db:
+            self._insert(db, new)
+            self._update(db, old)
+
+    def remove(self, jobs: Iterable[Job]) -> int:
+        """Forget jobs; return how many were removed."""
+        with self.transaction() as db:
+            return sum(db.execute("DELETE FROM jobs WHERE jobid=?", (job.jobid,)).rowcount
+                       for job in jobs)
+
+    # -- reading ----------------------------------------------------------------
+
+    def jobs(
+        self,
+        *,
+        states: Iterable[State | str] | None = None,
+        resource: str | None = None,
+        tag: str | None = None,
+        current_only: bool = True,
+    ) -> list[Job]:
+        """Stored jobs in submission order, filtered; ``current_only`` hides replaced attempts."""
+        where, params = [], []
+        if states is not None:
+            names = [State(s).value for s in states]
+            where.append(f"state IN ({','.join('?' * len(names))})")
+            params += names
+        if resource is not None:
+            where.append("resource = ?")
+            params.append(resource)
+        if tag is not None:
+            where.append("tag = ?")
+            params.append(tag)
+        if current_only:
+            where.append("replaced_by IS NULL")
+        sql = "SELECT data FROM jobs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self._db.execute(sql + " ORDER BY seq", params).fetchall()
+        return [Job.from_json(row[0]) for row in rows]
+
+    def get(self, ident: str) -> Job:
+        """The job with id ``ident``, or the one whose id ends with it (unique suffix)."""
+        row = self._db.execute("SELECT data FROM jobs WHERE jobid = ?", (ident,)).fetchone()
+        if row is None and len(ident) >= 4 and "%" not in ident and "_" not in ident:
+            rows = self._db.execute(
+                "SELECT data FROM jobs WHERE jobid LIKE ? LIMIT 2", ("%" + ident,)).fetchall()
+            if len(rows) > 1:
+                raise UnknownJob(f"job id {ident!r} is ambiguous in {self.path}: give more of it")
+            row = rows[0] if rows else None
+        if row is None:
+            raise UnknownJob(
+                f"no job {ident!r} in job store {self.path} (is it from another store? "
+                "choose it with --store or LRMS_STORE; 'lrms status' lists this store's jobs)")
+        return Job.from_json(row[0])
+
+    def counts(self) -> dict[str, int]:
+        """Number of current jobs by state name."""
+        rows = self._db.execute(
+            "SELECT state, count(*) FROM jobs WHERE replaced_by IS NULL GROUP BY state")
+        return {state: count for state, count in rows}
