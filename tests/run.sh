@@ -6,7 +6,7 @@
 # 1. creates .venv and installs the core (with SSH) and every in-tree plugin
 #    (plugins/*/pyproject.toml) in editable mode, plus requirements-dev.txt;
 # 2. starts the real services the tests need (tests/services/start-*.sh);
-# 3. runs ruff, mypy (core) and pytest.  A service that fails to start fails
+# 3. runs ruff, mypy (core), the Sphinx docs build (warnings are errors) and pytest
 #    the run: nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +25,7 @@ for dir in plugins/*/; do
     [ -f "$dir/pyproject.toml" ] && plugins+=(-e "./$dir")
 done
 "$venv/bin/python" -m pip install -q -r requirements-dev.txt -e "./core[ssh]" "${plugins[@]}"
+"$venv/bin/python" -m pip install -q -r requirements-docs.txt
 export PATH="$venv/bin:$PATH"
 
 step "services"
@@ -37,6 +38,9 @@ bash tests/services/setup-torque-wrappers.sh
 step "lint and types"
 ruff check core plugins tests bench
 mypy
+
+step "docs (warnings are errors)"
+sphinx-build -q -W --keep-going -n -b html docs docs/_build/html
 
 step "tests"
 python -m pytest "$@"
