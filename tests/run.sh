@@ -6,8 +6,8 @@
 # 1. creates .venv and installs the core (with SSH) and every in-tree plugin
 #    (plugins/*/pyproject.toml) in editable mode, plus requirements-dev.txt;
 # 2. starts the real services the tests need (tests/services/start-*.sh);
-# 3. runs ruff, mypy (core), the Sphinx docs build (warnings are errors) and pytest
-#    the run: nothing is skipped.
+# 3. runs ruff, mypy (core), the Sphinx docs build (warnings are errors) and
+#    pytest.  A service that fails to start fails the run: nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
