@@ -36,8 +36,9 @@ bash tests/services/start-slurm.sh
 bash tests/services/setup-torque-wrappers.sh
 
 step "lint and types"
-ruff check core plugins tests bench
+ruff check core plugins examples tests bench
 mypy
+(cd examples/lrms-at && mypy)
 
 step "docs (warnings are errors)"
 sphinx-build -q -W --keep-going -n -b html docs docs/_build/html
