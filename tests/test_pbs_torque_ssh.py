@@ -76,3 +76,20 @@ def test_jobs_over_ssh(resource, sshd, tmp_path):
         for job in jobs:
             if job.state != State.TERMINATED:
                 resource.cancel_job(job)
+
+
+def test_find_jobs_over_ssh(resource, tmp_path):
+    """A finished job whose native id was never recorded: the wrappers' qstat -f shows no
+    Output_Path, so the id its script recorded in the sandbox (read remotely) finds it."""
+    app = Application(["sh", "-c", "echo out > out.txt"], requested_walltime="5min",
+                      outputs=["out.txt"])
+    done = resource.submit_job(app, Job(app))
+    done.state = State.SUBMITTED
+    wait(resource, [done])
+    fresh, never = Job(app, jobid=done.jobid), Job(app)
+    assert resource.find_jobs([fresh, never]) == [True, False]
+    assert (fresh.native_id, fresh.sandbox) == (done.native_id, done.sandbox)
+    fresh.state = State.SUBMITTED
+    wait(resource, [fresh])
+    assert fresh.exitcode == 0
+    assert resource.get_results(fresh, str(tmp_path)) == [str(tmp_path / "out.txt")]

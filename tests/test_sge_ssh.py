@@ -128,3 +128,21 @@ def test_batched_states_status_and_cancel_over_ssh(remote):
     wait(remote, [*held, running])
     assert {job.termination_reason for job in [*held, running]} == {TerminationReason.CANCELLED}
     assert running.signal == 9
+
+
+def test_find_jobs_over_ssh(remote, tmp_path):
+    """Jobs whose native id was never recorded, found by job id through the remote shell:
+    a held one by qstat -j, a finished one by qacct (its account string)."""
+    held = submit(remote, Application(["true"], extra={"sge": {"extra_args": ["-h"]}}))
+    done = submit(remote, Application(["sh", "-c", "echo out > out.txt"], outputs=["out.txt"]))
+    wait(remote, [done])
+    fresh = [Job(job.app, jobid=job.jobid) for job in (held, done)]
+    never = Job(Application(["true"]))
+    assert remote.find_jobs([*fresh, never]) == [True, True, False]
+    assert [(job.native_id, job.sandbox) for job in fresh] == [
+        (job.native_id, job.sandbox) for job in (held, done)]
+    for job in fresh:
+        job.state = State.SUBMITTED
+    assert remote.update_job_states(fresh) == [State.STOPPED, State.TERMINATED]
+    remote.get_results(fresh[1], tmp_path)
+    assert (tmp_path / "out.txt").read_text() == "out\n"

@@ -159,3 +159,42 @@ def test_sshd_restart_loses_no_job(remote, sshd):
     out = io.BytesIO()
     remote.peek(job, "stdout", out)
     assert out.getvalue() == b"done\n"
+
+
+def test_find_jobs_over_ssh_in_one_remote_command(remote, tmp_path):
+    """Interrupted submissions (no native id recorded) are found by job id, all at once."""
+    done = submit(remote, Application(["sh", "-c", "echo found > out.txt"],
+                                      outputs=["out.txt"]))
+    wait(remote, [done])
+    running = submit(remote, Application(["sleep", "30"]))
+    jobs = [done, running]
+    fresh = [Job(job.app, jobid=job.jobid) for job in jobs]
+    never = Job(Application(["true"]))
+    calls = []
+    real_run = remote.transport.run
+
+    def counting_run(argv, **kwargs):
+        calls.append(argv)
+        return real_run(argv, **kwargs)
+
+    remote.transport.run = counting_run
+    try:
+        assert remote.find_jobs([*fresh, never]) == [True, True, False]
+    finally:
+        del remote.transport.run
+    assert len(calls) == 1 and calls[0][4:5] == ["find"]  # python -I -S wrapper.py find ...
+    for old, new in zip(jobs, fresh, strict=True):
+        assert (new.native_id, new.sandbox, new.backend_data) == (
+            old.native_id, old.sandbox, old.backend_data)
+    assert never.native_id is None and never.sandbox is None
+    recovered_done, recovered_running = fresh
+    for job in fresh:
+        job.state = State.SUBMITTED
+    assert remote.update_job_state(recovered_done) == State.TERMINATED
+    down = tmp_path / "down"
+    down.mkdir()
+    assert remote.get_results(recovered_done, down) == [str(down / "out.txt")]
+    assert (down / "out.txt").read_text() == "found\n"
+    remote.cancel_job(recovered_running)
+    wait(remote, [recovered_running])
+    assert recovered_running.termination_reason == TerminationReason.CANCELLED

@@ -137,3 +137,48 @@ def test_without_accounting_over_ssh(remote_slurm: Any) -> None:
     forgotten.state = State.SUBMITTED
     assert res.update_job_state(forgotten) == State.TERMINATED
     assert forgotten.exitcode == 5
+
+
+def test_find_jobs_over_ssh(remote_slurm: Any, sshd: types.SimpleNamespace,
+                            ssh_auth: SshAuth, tmp_path: Path) -> None:
+    """Jobs whose native id was never recorded, found by job id: squeue and sacct through
+    the remote shell, then the id the job script recorded (the loop quoted remotely)."""
+    res = remote_slurm()
+    held = submit(res, Application(["true"], requested_memory="100MiB",
+                                   extra={"slurm": {"extra_args": ["--hold"]}}))
+    done = submit(res, Application(["sh", "-c", "echo out > out.txt"], outputs=["out.txt"],
+                                   requested_memory="100MiB"))
+    wait(res, [done])
+    fresh = [Job(job.app, jobid=job.jobid) for job in (held, done)]
+    never = Job(Application(["true"]))
+    calls: list[str] = []
+    real_run = res.transport.run
+
+    def counting_run(argv: Sequence[str], **kwargs: Any) -> Any:
+        calls.append(argv[0])
+        return real_run(argv, **kwargs)
+
+    res.transport.run = counting_run
+    try:
+        assert res.find_jobs([*fresh, never]) == [True, True, False]
+    finally:
+        del res.transport.run
+    assert calls == ["squeue", "sacct", "/bin/sh"]  # one each, for all jobs
+    assert [(job.native_id, job.sandbox) for job in fresh] == [
+        (job.native_id, job.sandbox) for job in (held, done)]
+    recovered_held, recovered_done = fresh
+    recovered_held.state = recovered_done.state = State.SUBMITTED
+    assert res.update_job_states(fresh) == [State.STOPPED, State.TERMINATED]
+    down = tmp_path / "down"
+    down.mkdir()
+    assert res.get_results(recovered_done, down) == [str(down / "out.txt")]
+    res.cancel_job(recovered_held)
+    forgetful = lrms.LRMS("ssh-slurm", ["x86_64"], 2, 2, "1GiB", "1h", ssh_auth,
+                          backend="slurm", transport="ssh", frontend=sshd.host, port=sshd.port,
+                          spool=res.backend.spool, squeue_command="true", accounting=False)
+    try:
+        again = Job(done.app, jobid=done.jobid)
+        assert forgetful.find_jobs([again]) == [True]  # from the script's record alone
+        assert (again.native_id, again.sandbox) == (done.native_id, done.sandbox)
+    finally:
+        forgetful.close()

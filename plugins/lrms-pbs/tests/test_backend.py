@@ -282,6 +282,120 @@ def test_pbspro_json_query_with_text_fallback(tmp_path):
 
 
 # ---------------------------------------------------------------------------
+# Interrupted submissions (find_jobs)
+# ---------------------------------------------------------------------------
+
+def forget(jobs):
+    """The jobs as a store has them when the submitter was killed before recording the id."""
+    return [Job(job.app, jobid=job.jobid) for job in jobs]
+
+
+def test_find_jobs_on_the_torque_wrappers(resource, submitted, tmp_path):
+    """The wrappers' qstat -f prints no Output_Path (real Torque does): jobs that have
+    started are found by the id their script recorded in the sandbox.  One qstat and one
+    shell for all jobs."""
+    running = submitted(short(["sleep", "60"]))
+    done = submitted(short(["sh", "-c", "echo out > out.txt"], outputs=["out.txt"]))
+    wait(resource, [running], until=(State.RUNNING, State.TERMINATED))
+    wait(resource, [done])
+    fresh, never = forget([running, done]), Job(short(["true"]))
+    calls = []
+    real_run = resource.transport.run
+
+    def counting_run(argv, **kwargs):
+        calls.append(list(argv))
+        return real_run(argv, **kwargs)
+
+    resource.transport.run = counting_run
+    try:
+        assert resource.find_jobs([*fresh, never]) == [True, True, False]
+    finally:
+        del resource.transport.run
+    assert [argv[:2] for argv in calls] == [[resource.backend.command("qstat"), "-f"],
+                                            ["/bin/sh", "-c"]]
+    for old, new in zip([running, done], fresh, strict=True):
+        assert (new.native_id, new.sandbox, new.resource) == (old.native_id, old.sandbox,
+                                                               "wrappers")
+    assert (never.native_id, never.sandbox) == (None, None)
+    recovered_running, recovered_done = fresh
+    recovered_done.state = State.SUBMITTED
+    assert resource.update_job_state(recovered_done) == State.TERMINATED
+    assert recovered_done.exitcode == 0
+    assert resource.get_results(recovered_done, tmp_path) == [str(tmp_path / "out.txt")]
+    recovered_running.state = State.SUBMITTED
+    resource.cancel_job(recovered_running)
+    wait(resource, [recovered_running])
+    assert recovered_running.termination_reason == R.CANCELLED
+
+
+def with_output_path(text: str, job_id: str, path: str) -> str:
+    """Recorded ``qstat -f`` text with job ``job_id``'s Output_Path replaced by ``path``,
+    wrapped as in the recording (79 columns, continuation lines indented 8 spaces)."""
+    lines, out, in_job, skipping = text.splitlines(), [], False, False
+    for line in lines:
+        if line.startswith("Job Id:"):
+            in_job = line.split(":", 1)[1].strip() == job_id
+        if skipping and line.startswith("        "):
+            continue
+        skipping = False
+        if in_job and line.startswith("    Output_Path = "):
+            value = "    Output_Path = " + path
+            out.append(value[:79])
+            out += ["        " + value[i:i + 71] for i in range(79, len(value), 71)]
+            skipping = True
+            continue
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def test_find_jobs_pbspro_on_recorded_outputs(tmp_path):
+    """pbspro on recorded PBS Pro answers (no server can run here): ``qstat_command``
+    replays NCI Gadi's recorded `qstat -f` (tests/data/pbspro/
+    qstat-f-gadi-space-continuation.txt) and ALCF Aurora's recorded `qstat -x -f -F json`
+    (qstat-xf-json-held-queued-deleted.json), each with the Output_Path of queued jobs
+    replaced by the sandbox of a job lrms submitted.  The rest of each file is as
+    recorded; one qstat call answers for all jobs."""
+    spool = tmp_path / "spool"
+    jobs = [Job(Application(["true"])) for _ in range(4)]
+    out = [f"{spool}/jobs/{job.jobid}/.lrms/pbs.out" for job in jobs]
+    gadi = (DATA / "pbspro" / "qstat-f-gadi-space-continuation.txt").read_text()
+    gadi = with_output_path(gadi, "80005197.gadi-pbs", f"gadi.nci.org.au:{out[0]}")
+    gadi = with_output_path(gadi, "80005198.gadi-pbs", f"gadi.nci.org.au:{out[1]}")
+    (tmp_path / "qstat-f.txt").write_text(gadi)
+    aurora = (DATA / "pbspro" / "qstat-xf-json-held-queued-deleted.json").read_text()
+    host = "aurora-uan-0011.hostmgmt1000.cm.aurora.alcf.anl.gov"
+    recorded = f'"Output_Path":"{host}:/home/ychang4/STDIN.o4683812"'
+    assert recorded in aurora
+    (tmp_path / "qstat-json.txt").write_text(
+        aurora.replace(recorded, f'"Output_Path":"{host}:{out[2]}"'))
+    log = tmp_path / "calls"
+    qstat = tmp_path / "qstat"
+    qstat.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> {shlex.quote(str(log))}\n'
+        'case " $* " in *" -F json "*) f=qstat-json.txt ;; *) f=qstat-f.txt ;; esac\n'
+        f'cat {shlex.quote(str(tmp_path))}/"$f"\n')
+    qstat.chmod(0o755)
+    for as_json, expected in ((False, [True, True, False, False]),
+                              (True, [False, False, True, False])):
+        res = lrms.LRMS("replay", ["x86_64"], 2, 1, "1GiB", "1h", backend="pbs",
+                        qstat_json=as_json, qstat_command=str(qstat), spool=str(spool))
+        fresh = forget(jobs)
+        log.write_text("")
+        try:
+            assert res.find_jobs(fresh) == expected
+        finally:
+            res.close()
+        assert log.read_text().splitlines() == ["-x -f -F json" if as_json else "-x -f"]
+        assert [job.native_id for job in fresh] == (
+            [None, None, "4683812.aurora-pbs-0001.hostmgmt.cm.aurora.alcf.anl.gov", None]
+            if as_json else ["80005197.gadi-pbs", "80005198.gadi-pbs", None, None])
+        assert [job.sandbox for job in fresh] == [
+            f"{spool}/jobs/{job.jobid}" if hit else None for job, hit in zip(
+                jobs, expected, strict=True)]
+
+
+# ---------------------------------------------------------------------------
 # Submit command lines (dry run, no server): pbspro and torque
 # ---------------------------------------------------------------------------
 

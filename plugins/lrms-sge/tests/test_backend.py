@@ -318,6 +318,79 @@ exit 1
     assert (tmp_path / f"calls-{job.native_id}").read_text() == "3\n"
 
 
+# -- interrupted submissions (find_jobs) ------------------------------------------------------
+
+
+def forget(jobs):
+    """The jobs as a store has them when the submitter was killed before recording the id."""
+    return [Job(job.app, jobid=job.jobid) for job in jobs]
+
+
+def find_counting(res, jobs):
+    """``res.find_jobs(jobs)`` and the argv of every command it ran."""
+    calls = []
+    real_run = res.transport.run
+
+    def counting_run(argv, **kwargs):
+        calls.append(list(argv))
+        return real_run(argv, **kwargs)
+
+    res.transport.run = counting_run
+    try:
+        return res.find_jobs(jobs), calls
+    finally:
+        del res.transport.run
+
+
+def test_find_jobs_pending_and_finished(cell, tmp_path):
+    """Pending jobs from qstat -j (by working directory, or by account string when -wd is
+    the user's), a finished one from qacct (its record was awaited by the update)."""
+    held = cell.submit(Application(["true"], extra={"sge": {"extra_args": ["-h"]}}))
+    moved = cell.submit(Application(["true"], extra={
+        "sge": {"extra_args": ["-h", "-wd", str(tmp_path)]}}))
+    done = cell.submit(Application(["sh", "-c", "echo out > out.txt"], outputs=["out.txt"]))
+    cell.wait([done])
+    jobs = [held, moved, done]
+    fresh, never = forget(jobs), Job(Application(["true"]))
+    found, calls = find_counting(cell.res, [*fresh, never])
+    assert found == [True, True, True, False]
+    assert [argv[:2] for argv in calls] == [["qstat", "-xml"], ["qstat", "-j"],
+                                            ["/bin/sh", "-c"], ["/bin/sh", "-c"]]
+    assert calls[2][4:] == ["qacct", f"lrms_{done.jobid}", f"lrms_{never.jobid}"]
+    assert calls[3][4:] == [f"{cell.res.backend.spool}/jobs/{never.jobid}"]
+    for old, new in zip(jobs, fresh, strict=True):
+        assert (new.native_id, new.sandbox, new.resource) == (old.native_id, old.sandbox,
+                                                               "sgetest")
+    assert (never.native_id, never.sandbox) == (None, None)
+    for job in fresh:
+        job.state = State.SUBMITTED
+    assert cell.res.update_job_states(fresh) == [State.STOPPED, State.STOPPED, State.TERMINATED]
+    assert fresh[2].exitcode == 0 and fresh[2].used_walltime is not None
+    cell.res.get_results(fresh[2], tmp_path)
+    assert (tmp_path / "out.txt").read_text() == "out\n"
+    cell.jobs += fresh[:2]  # cancelled through the recovered jobs
+    assert qacct_field(cell, done, "account") == f"lrms_{done.jobid}"
+
+
+def test_find_jobs_by_the_id_the_script_recorded(cell, sge, tmp_path):
+    """With qacct failing, a finished job is found by the id its script wrote into the
+    sandbox; a job found nowhere is then an error, never "not found"."""
+    done = cell.submit(Application(["true"], extra={"sge": {"extra_args": ["-A", "mine"]}}))
+    cell.wait([done])
+    broken = lrms.LRMS("sgetest", ["x86_64"], 64, 64, "1GiB", "1h", backend="sge",
+                       spool=cell.res.backend.spool, qacct_command="/bin/false")
+    try:
+        fresh, never = forget([done])[0], Job(Application(["true"]))
+        assert broken.find_jobs([fresh]) == [True]
+        assert (fresh.native_id, fresh.sandbox) == (done.native_id, done.sandbox)
+        with pytest.raises(lrms.LRMSError, match=(
+                rf"resource sgetest: cannot tell whether Grid Engine accepted job\(s\) "
+                rf"{never.jobid} .*: /bin/false failed on localhost \(exit 1\)")):
+            broken.find_jobs([never])
+    finally:
+        broken.close()
+
+
 # -- submit arguments (dry_run: nothing is sent to the cell) ---------------------------------
 
 
@@ -332,13 +405,21 @@ def test_submit_arguments(tmp_path):
         app = Application(["true"], requested_cores=3, requested_memory="1000MiB",
                           requested_walltime="2h30min", jobname="my job",
                           extra={"sge": {"pe": "mpi", "extra_args": ["-p", "-5"]}})
-        argv = argv_of(res, app)
+        job = Job(app)
+        argv = res.backend.dry_run(app, job)[1]
         sandbox = argv[argv.index("-wd") + 1]
         assert argv == [
             "qsub", "-terse", "-N", "my_job", "-C", "", "-wd", sandbox,
             "-o", f"{sandbox}/.lrms/scheduler.out", "-j", "y", "-w", "e", "-S", "/bin/bash",
             "-pe", "mpi", "3", "-l", "h_rt=02:30:00", "-l", "h_vmem=334M", "-q", "all.q",
-            "-P", "p1", "-R", "y", "-p", "-5", f"{sandbox}/.lrms/job.sh"]
+            "-P", "p1", "-A", f"lrms_{job.jobid}", "-R", "y", "-p", "-5",
+            f"{sandbox}/.lrms/job.sh"]
+        # The job id is the account string (for find_jobs), unless the user sets one.
+        own = Application(["true"], extra={"sge": {"extra_args": ["-A", "physics"]}})
+        own_argv = argv_of(res, own)
+        assert own_argv[-3:-1] == ["-A", "physics"] and own_argv.count("-A") == 1
+        odd = Job(app, jobid="x:y")  # Grid Engine refuses ':' in an account string
+        assert "-A" not in res.backend.dry_run(app, odd)[1]
         # 1000 MiB over 3 slots: 334 MiB per slot, never less than asked in total.
         assert 3 * 334 >= 1000
         with pytest.raises(lrms.LRMSError, match="option bogus: unknown option"):

@@ -22,6 +22,7 @@ from lrms_sge.parse import (
     parse_cluster_slots,
     parse_job_counts,
     parse_qacct,
+    parse_qacct_accounts,
     parse_qstat_j,
     parse_qstat_xml,
     parse_qsub_terse,
@@ -203,6 +204,14 @@ def test_qacct_ci_exit3():
     assert outcome(r) == ("19", State.TERMINATED, TerminationReason.EXITED, 3, None)
     assert (r.walltime, r.cputime, r.max_memory) == (Duration(2), Duration(0.006), mib(3.395))
     assert r.message is None and r.raw_state == "failed=0 exit_status=3"
+
+
+def test_qacct_accounts_ci_with_summary_table():
+    """Captured on the CI cell: ``qacct -A ACCOUNT -j`` ends with a summary table."""
+    text = read("ci-qacct-A-account.txt")
+    assert parse_qacct_accounts(text) == [("1433", "lrms_abc-123")]
+    assert parse_qacct_accounts(read("ci-qacct-exit3.txt")) == [("19", "sge")]
+    assert parse_qacct_accounts("error: job id 5 not found\n") == []
 
 
 def test_qacct_ci_h_rt_failed37():

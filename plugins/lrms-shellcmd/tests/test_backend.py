@@ -234,3 +234,79 @@ def test_missing_program_is_reported(resource):
     assert job.termination_reason == TerminationReason.SUBMISSION_FAILED
     assert job.exitcode == 127
     assert job.status_message
+
+
+# -- recovering interrupted submissions (find_jobs) ------------------------------------------
+
+
+def test_find_jobs_recovers_running_and_finished_jobs(resource, tmp_path):
+    """Jobs whose native id was never recorded are found by their job id alone."""
+    done = wait(resource, submit(resource, Application(["sh", "-c", "echo x > out.txt"],
+                                                       outputs=["out.txt"])))
+    running = submit(resource, Application(["sleep", "30"]))
+    fresh = [Job(job.app, jobid=job.jobid) for job in (done, running)]
+    never = Job(Application(["true"]))
+    assert resource.find_jobs([*fresh, never]) == [True, True, False]
+    for old, new in zip((done, running), fresh, strict=True):
+        assert (new.native_id, new.sandbox, new.resource) == (old.native_id, old.sandbox,
+                                                               "local")
+        assert new.backend_data == old.backend_data
+        assert new.state == State.NEW  # the caller moves it
+    assert (never.native_id, never.sandbox, never.resource) == (None, None, None)
+    recovered_done, recovered_running = fresh
+    for job in fresh:
+        job.state = State.SUBMITTED
+    assert resource.update_job_state(recovered_done) == State.TERMINATED
+    assert resource.update_job_state(recovered_running) in (State.SUBMITTED, State.RUNNING)
+    assert recovered_done.exitcode == 0
+    down = tmp_path / "down"
+    down.mkdir()
+    assert resource.get_results(recovered_done, down) == [str(down / "out.txt")]
+    resource.cancel_job(recovered_running)
+    wait(resource, recovered_running)
+    assert recovered_running.termination_reason == TerminationReason.CANCELLED
+    assert resource.update_job_state(running) == State.TERMINATED  # the same process
+
+
+KILLED_SUBMITTER = textwrap.dedent("""
+    import os, signal, sys, lrms
+    from lrms_shellcmd import wrapper
+    spool, jobid, when = sys.argv[1:]
+    res = lrms.LRMS("local", ["x86_64", "aarch64"], 2, 2, "1GiB", "1h", backend="shellcmd",
+                    spool=spool)
+    launch = wrapper.launch
+
+    def launch_and_die(spool, sandbox):  # kill -9 of the submitting process
+        if when == "after":
+            launch(spool, sandbox)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    wrapper.launch = launch_and_die
+    app = lrms.Application(["sh", "-c", "echo $0 > out.txt", when], outputs=["out.txt"])
+    res.submit_job(app, lrms.Job(app, jobid=jobid))
+""")
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_find_jobs_after_the_submitter_was_killed(resource, tmp_path, when):
+    """A submitting process killed (SIGKILL) just before or just after starting the job."""
+    app = Application(["sh", "-c", "echo $0 > out.txt", when], outputs=["out.txt"])
+    job = Job(app)
+    died = subprocess.run([sys.executable, "-c", KILLED_SUBMITTER, str(tmp_path / "spool"),
+                           job.jobid, when], capture_output=True, timeout=30, check=False)
+    assert died.returncode == -9, died.stderr
+    sandbox = tmp_path / "spool" / "jobs" / job.jobid
+    assert (sandbox / ".lrms" / "job.json").exists()
+    found = resource.find_jobs([job])
+    assert found == [when == "after"]
+    assert sandbox.is_dir()  # a half-made sandbox is left for the next submission
+    if when == "before":
+        assert (job.native_id, job.sandbox) == (None, None)
+        resource.submit_job(app, job)  # the caller submits it again, into the same sandbox
+    assert job.native_id and job.native_id.isdigit() and job.sandbox == str(sandbox)
+    job.state = State.SUBMITTED
+    wait(resource, job)
+    assert job.exitcode == 0
+    resource.get_results(job, tmp_path)
+    assert (tmp_path / "out.txt").read_text() == f"{when}\n"
+    assert resource.get_resource_status().free_slots == 2  # no core left reserved

@@ -610,8 +610,28 @@ def test_script_mode_job_runs_to_completion(env: Env) -> None:
     assert env.read(sandbox, "stdout") == "fine\n"
 
 
+def test_find_names_the_wrapper_of_a_launched_job(env: Env) -> None:
+    """find() answers for a sandbox named after its job: the wrapper's pid once launched."""
+    jobs = env.root / "jobs"
+    jobs.mkdir()
+    sandbox = str(jobs / "job-a")
+    os.rename(env.make(["sh", "-c", "sleep 0.2"], jobid="job-a"), sandbox)
+    env.sandboxes[-1] = sandbox
+    assert wrapper.find(sandbox) is None  # job.json written, no wrapper started yet
+    res = run_script("submit", env.spool, "job-a", sandbox, "1")
+    pid = json.loads(res.stdout)["wrapper_pid"]
+    assert wrapper.find(sandbox) == pid  # as soon as submit has answered
+    other = str(jobs / "job-b")  # a job.json naming another job does not count
+    os.rename(env.make(["true"], jobid="job-c"), other)
+    env.sandboxes[-1] = other
+    res = run_script("find", sandbox, other, str(jobs / "nowhere"))
+    assert (res.returncode, json.loads(res.stdout)) == (0, [pid, None, None])
+    env.wait_ended(sandbox)
+    assert wrapper.find_all([sandbox]) == [pid]
+
+
 def test_script_bad_usage(env: Env) -> None:
-    for args in ([], ["bogus"], ["status"], ["usage"], ["submit", "a", "b"]):
+    for args in ([], ["bogus"], ["status"], ["find"], ["usage"], ["submit", "a", "b"]):
         res = run_script(*args)
         assert res.returncode == 2, args
         assert "usage:" in res.stderr

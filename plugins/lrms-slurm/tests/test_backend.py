@@ -393,6 +393,101 @@ def test_slurmctld_outage_makes_jobs_unknown_then_they_recover(slurm: dict[str, 
     res.close()
 
 
+# --- interrupted submissions (find_jobs) ------------------------------------------------
+
+
+def forget(jobs: Sequence[Job]) -> list[Job]:
+    """The jobs as a store has them when the submitter was killed before recording the id."""
+    return [Job(job.app, jobid=job.jobid) for job in jobs]
+
+
+def programs(recording: lrms.transport.Transport) -> list[str]:
+    assert isinstance(recording, Recording)
+    return [argv[0] for argv in recording.commands]
+
+
+def test_find_jobs_pending_and_finished_in_one_squeue(cluster: lrms.LRMS,
+                                                      tmp_path: Path) -> None:
+    held = submit(cluster, small(["true"], extra={"slurm": {"extra_args": ["--hold"]}}))
+    done = submit(cluster, small(["sh", "-c", "echo out > out.txt"], outputs=["out.txt"]))
+    wait(cluster, [done])
+    jobs = [held, done, *(submit(cluster, small(["true"])) for _ in range(3))]
+    fresh = forget(jobs)
+    recording = cluster.transport
+    assert isinstance(recording, Recording)
+    recording.commands.clear()
+    assert cluster.find_jobs(fresh) == [True] * 5
+    assert recording.scheduler_commands() == ["squeue"] and len(recording.commands) == 1
+    for old, new in zip(jobs, fresh, strict=True):
+        assert (new.native_id, new.sandbox, new.resource) == (old.native_id, old.sandbox,
+                                                               "cluster")
+    recovered_held, recovered_done = fresh[:2]
+    recovered_held.state = recovered_done.state = State.SUBMITTED
+    assert cluster.update_job_states([recovered_held, recovered_done]) == [
+        State.STOPPED, State.TERMINATED]
+    assert recovered_done.exitcode == 0
+    down = tmp_path / "down"
+    down.mkdir()
+    assert cluster.get_results(recovered_done, down) == [str(down / "out.txt")]
+    cluster.cancel_job(recovered_held)
+    wait(cluster, [recovered_held])
+    assert recovered_held.termination_reason == Why.CANCELLED
+    # A job sbatch never saw: asked of squeue, sacct, then its (absent) sandbox.
+    never = Job(small(["true"]))
+    recording.commands.clear()
+    assert cluster.find_jobs([never]) == [False]
+    assert recording.scheduler_commands() == ["squeue", "sacct"]
+    assert programs(recording)[2:] == ["/bin/sh"]
+    assert (never.native_id, never.sandbox, never.resource) == (None, None, None)
+
+
+def test_find_jobs_in_accounting_after_the_queue_forgot_them(cluster: lrms.LRMS,
+                                                            slurm: dict[str, str]) -> None:
+    """A squeue that lists nothing (``squeue_command: true``), as for jobs past MinJobAge:
+    sacct finds them by their working directory, all in one call."""
+    jobs = [submit(cluster, small(["sh", "-c", f"exit {n}"])) for n in (0, 4)]
+    wait(cluster, jobs)
+    aged = make_resource(slurm, Path(cluster.backend.spool), squeue_command="true")
+    fresh = forget(jobs)
+    never = Job(small(["true"]))
+    try:
+        assert aged.find_jobs([*fresh, never]) == [True, True, False]
+        assert programs(aged.transport) == ["true", "sacct", "/bin/sh"]
+        assert [job.native_id for job in fresh] == [job.native_id for job in jobs]
+        for job in fresh:
+            job.state = State.SUBMITTED
+        assert cluster.update_job_states(fresh) == [State.TERMINATED] * 2
+        assert [job.exitcode for job in fresh] == [0, 4]
+    finally:
+        aged.close()
+
+
+def test_find_jobs_by_the_id_the_script_recorded(cluster: lrms.LRMS,
+                                                 slurm: dict[str, str]) -> None:
+    """Neither squeue nor sacct knows the job (no accounting, past MinJobAge): the id its
+    script wrote into the sandbox finds it.  A failing search never says "not found"."""
+    job = submit(cluster, small(["true"]))
+    wait(cluster, [job])
+    spool = Path(cluster.backend.spool)
+    forgetful = make_resource(slurm, spool, squeue_command="true", accounting=False)
+    broken = make_resource(slurm, spool, squeue_command="true", sacct_command="/bin/false")
+    try:
+        fresh, never = forget([job])[0], Job(small(["true"]))
+        assert forgetful.find_jobs([fresh, never]) == [True, False]
+        assert programs(forgetful.transport) == ["true", "/bin/sh"]
+        assert (fresh.native_id, fresh.sandbox) == (job.native_id, job.sandbox)
+        fresh = forget([job])[0]
+        assert broken.find_jobs([fresh]) == [True]  # its record answers despite sacct
+        with pytest.raises(lrms.LRMSError, match=(
+                rf"resource cluster: cannot tell whether Slurm accepted job\(s\) "
+                rf"{never.jobid} .*false failed")):
+            broken.find_jobs([never])
+        assert never.native_id is None
+    finally:
+        forgetful.close()
+        broken.close()
+
+
 # --- load -------------------------------------------------------------------------------
 
 

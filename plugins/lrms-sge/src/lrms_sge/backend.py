@@ -7,6 +7,10 @@ and records its exit code there.  States come from one ``qstat -xml`` for
 every pending and running job (plus ``qstat -j`` for the reason of jobs in
 error); jobs that have left it are resolved with ``qacct -j``, all in one
 remote command, and then with the script's exit file.  Tables: :mod:`.parse`.
+
+``find_jobs`` looks a job up by its sandbox, its working directory (``qstat
+-j``), by the account string ``lrms_<jobid>`` it was submitted with (``qstat
+-j``, then ``qacct -A``), then by the job id its script recorded in the sandbox.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import dataclasses
 import posixpath
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from lrms import (
@@ -31,7 +35,7 @@ from lrms import (
     TerminationReason,
     hookimpl,
 )
-from lrms.batch import CONTROL, BatchBackend, command_options
+from lrms.batch import CONTROL, BatchBackend, command_options, render_script
 from lrms.report import JobReport
 from lrms.transport import CommandResult
 
@@ -39,18 +43,37 @@ from .parse import (
     parse_cluster_slots,
     parse_job_counts,
     parse_qacct,
+    parse_qacct_accounts,
     parse_qstat_j,
     parse_qstat_xml,
     parse_qsub_terse,
 )
 
-__all__ = ["SgeBackend", "job_name"]
+__all__ = ["SgeBackend", "account", "job_name"]
 
 # qacct answers for one job per call: one remote command loops over the ids.
 _QACCT_LOOP = 'qacct=$1; shift; for id; do "$qacct" -j "$id" 2>/dev/null; done; exit 0'
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 _RETRY_INTERVAL = 0.5
 _T = TypeVar("_T")
+# The job script's first line after `cd`: the id qsub printed.
+_RECORD_ID = f'echo "$JOB_ID" > {CONTROL}/native_id'
+# Prints "<recorded id>\t<sandbox>" for every sandbox whose job script recorded its id.
+_READ_RECORDS = (
+    f'for d; do if [ -f "$d/{CONTROL}/native_id" ] && read -r id < "$d/{CONTROL}/native_id"; '
+    'then printf "%s\\t%s\\n" "$id" "$d"; fi; done')
+# qacct selects by one account per call: one remote command loops over them; a failing
+# call ends the loop with its status.
+_QACCT_ACCOUNTS = 'qacct=$1; shift; for a; do "$qacct" -A "$a" -j || exit; done'
+_NO_ACCOUNTING_FILE = "No jobs running since startup"  # qacct before any job has ended
+#: A search for ``find_jobs``: {sandbox: job} of the jobs still missing -> {jobid: native id}.
+Search = Callable[[Mapping[str, Job]], dict[str, str]]
+
+
+def account(job: Job) -> str | None:
+    """The account string (``qsub -A``) that names ``job`` in accounting, ``lrms_<jobid>``;
+    None for a job id Grid Engine would refuse there."""
+    return None if _NAME_UNSAFE.search(job.jobid) else f"lrms_{job.jobid}"
 
 
 def job_name(name: str) -> str:
@@ -138,7 +161,17 @@ class SgeBackend(BatchBackend):
             raise SubmissionRefused(
                 f"resource {self.resource.name}: job {app.jobname!r}: array jobs (qsub -t) "
                 "are not supported; submit one lrms Job per task")
+        tag = account(job)
+        if tag and "-A" not in free_form:  # (a -A of the user's wins)
+            argv += ["-A", tag]
         return [*argv, *free_form, script]
+
+    def render(self, app: Application, job: Job, sandbox: str) -> str:
+        """The job script, recording its job id in the sandbox first (for ``find_jobs``)."""
+        options = self.resource.options
+        prologue = [_RECORD_ID, *(options.get("prologue") or []),
+                    *self.resource.script_lines(app, job)]
+        return render_script(app, job, sandbox, prologue, options.get("epilogue") or [])
 
     def parse_job_id(self, result: CommandResult) -> str:
         try:
@@ -237,6 +270,47 @@ class SgeBackend(BatchBackend):
         records = self._parse(parse_qacct, self.transport.check(argv).text)
         return {r.native_id: r for r in records if r.native_id in ids}  # the last one wins
 
+    # -- interrupted submissions ---------------------------------------------------
+
+    @hookimpl
+    def find_jobs(self, jobs: Sequence[Job]) -> list[bool]:
+        """qstat, then qacct, then the id the job script recorded in the sandbox."""
+        return _find(self, jobs, [self._find_queued, self._find_accounted])
+
+    def _find_queued(self, wanted: Mapping[str, Job]) -> dict[str, str]:
+        """The user's pending and running jobs, by working directory or account string."""
+        text = self.transport.check([self.command("qstat"), "-xml", "-u", self.user]).text
+        numbers = {r.native_id.partition(".")[0] for r in self._parse(parse_qstat_xml, text)}
+        if not numbers:
+            return {}
+        result = self.transport.run([self.command("qstat"), "-j", ",".join(sorted(numbers))])
+        infos = self._parse(parse_qstat_j, result.text)
+        # Jobs that ended since qstat -xml "do not exist" (exit 1): not a failure.
+        if result.returncode != 0 and not infos and "do not exist" not in result.error_text:
+            raise self._failed(self.command("qstat"), result)
+        tagged = {tag: job for job in wanted.values() if (tag := account(job))}
+        return _newest((number, wanted.get(info.fields.get("cwd", ""))
+                        or tagged.get(info.fields.get("account", "")))
+                       for number, info in infos.items())
+
+    def _find_accounted(self, wanted: Mapping[str, Job]) -> dict[str, str]:
+        """Jobs in accounting, by the account string ``submit_job`` gave them."""
+        tagged = {tag: job for job in wanted.values() if (tag := account(job))}
+        if not tagged:
+            return {}
+        result = self.transport.run(
+            ["/bin/sh", "-c", _QACCT_ACCOUNTS, "sh", self.command("qacct"), *tagged])
+        if result.returncode != 0 and _NO_ACCOUNTING_FILE not in result.text + result.error_text:
+            raise self._failed(self.command("qacct"), result)
+        return _newest((number, tagged.get(name))
+                       for number, name in self._parse(parse_qacct_accounts, result.text))
+
+    def _failed(self, command: str, result: CommandResult) -> CommandFailed:
+        return CommandFailed(
+            f"resource {self.resource.name}: {command} failed on {self.transport.host} "
+            f"(exit {result.returncode}): {result.error_text or result.text.strip()[:300]}",
+            returncode=result.returncode, stdout=result.stdout, stderr=result.stderr)
+
     # -- load ----------------------------------------------------------------------
 
     @hookimpl
@@ -250,6 +324,51 @@ class SgeBackend(BatchBackend):
         return ResourceStatus(
             free_slots=max(0, total - used), total_slots=total, user_run=counts.user_running,
             user_queued=counts.user_queued, queued=counts.queued, running=counts.running)
+
+
+def _find(backend: SgeBackend, jobs: Sequence[Job], searches: Sequence[Search]) -> list[bool]:
+    """``find_jobs``: each search for the jobs still missing, then the jobs' own records.
+
+    A job found nowhere is "not found" only if every search worked: the caller
+    would submit it again.  Found jobs get their native id and sandbox.
+    """
+    sandboxes = {job.jobid: posixpath.join(backend.spool, "jobs", job.jobid) for job in jobs}
+    found: dict[str, str] = {}
+    failures: list[str] = []
+    for search in searches:
+        wanted = {sandboxes[job.jobid]: job for job in jobs if job.jobid not in found}
+        if not wanted:
+            break
+        try:
+            found.update(search(wanted))
+        except LRMSError as exc:
+            failures.append(str(exc))
+    missing = {sandboxes[job.jobid]: job.jobid for job in jobs if job.jobid not in found}
+    if missing:
+        result = backend.transport.check(["/bin/sh", "-c", _READ_RECORDS, "sh", *missing])
+        for line in result.text.splitlines():
+            native, _, sandbox = line.partition("\t")
+            if native.strip() and sandbox in missing:
+                found[missing[sandbox]] = native.strip()
+    lost = [job.jobid for job in jobs if job.jobid not in found]
+    if lost and failures:
+        raise LRMSError(
+            f"resource {backend.resource.name}: cannot tell whether {backend.scheduler} "
+            f"accepted job(s) {', '.join(lost)} (their submission was interrupted), as a "
+            f"search failed: {'; '.join(failures)}")
+    for job in jobs:
+        if job.jobid in found:
+            job.native_id, job.sandbox = found[job.jobid], sandboxes[job.jobid]
+    return [job.jobid in found for job in jobs]
+
+
+def _newest(pairs: Iterable[tuple[str, Job | None]]) -> dict[str, str]:
+    """{jobid: highest job number} of the ``(job number, job)`` pairs naming a job."""
+    found: dict[str, str] = {}
+    for number, job in pairs:
+        if job is not None and int(number) > int(found.get(job.jobid, "-1")):
+            found[job.jobid] = number
+    return found
 
 
 def _judge(job: Job, report: JobReport) -> JobReport:

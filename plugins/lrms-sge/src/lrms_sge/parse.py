@@ -106,6 +106,7 @@ __all__ = [
     "parse_cluster_slots",
     "parse_job_counts",
     "parse_qacct",
+    "parse_qacct_accounts",
     "parse_qstat_j",
     "parse_qstat_xml",
     "parse_qsub_terse",
@@ -580,3 +581,13 @@ def parse_qacct(text: str) -> list[JobReport]:
             message=message,
         ))
     return reports
+
+
+def parse_qacct_accounts(text: str) -> list[tuple[str, str]]:
+    """``(jobnumber, account)`` of each ``qacct -j`` record, in the order printed.
+
+    Blocks without a job number (the summary table ``qacct -A ACCOUNT -j`` ends
+    with) are skipped.
+    """
+    return [(record["jobnumber"], record.get("account", ""))
+            for record in _qacct_records(text) if record.get("jobnumber", "").isdigit()]

@@ -7,6 +7,8 @@ wrapper is started by forking the current interpreter (no interpreter start-up
 per job); on an SSH host the same module is uploaded once and run with the
 host's ``python3``.  A job needing more cores than are free is refused with
 :class:`~lrms.ResourceFull` (nothing is queued): submit it again later.
+``find_jobs`` finds a job whose submission was interrupted by the record the
+wrapper writes first thing into the sandbox (``.lrms/launched``).
 """
 
 from __future__ import annotations
@@ -167,6 +169,26 @@ class ShellcmdBackend(SandboxBackend):
                 max_memory=Memory(int(record.get("maxrss_kib") or 0) * 1024))
             job.status_message = record.get("error")
         return state
+
+    @hookimpl
+    def find_jobs(self, jobs: Sequence[Job]) -> list[bool]:
+        """A job is found if a wrapper was started in its sandbox (``.lrms/launched``).
+
+        A sandbox the submission left before the wrapper started is left as it is
+        (not found): ``submit_job`` uses it again.
+        """
+        if not jobs:
+            return []
+        sandboxes = [posixpath.join(self.spool, "jobs", job.jobid) for job in jobs]
+        if self.transport.is_local:
+            pids = wrapper.find_all(sandboxes)
+        else:
+            pids = self._remote("find", *sandboxes)
+        for job, sandbox, pid in zip(jobs, sandboxes, pids, strict=True):
+            if pid is not None:
+                job.native_id, job.sandbox = str(pid), sandbox
+                job.backend_data["host"] = self.transport.host
+        return [pid is not None for pid in pids]
 
     @hookimpl
     def cancel_job(self, job: Job) -> bool:

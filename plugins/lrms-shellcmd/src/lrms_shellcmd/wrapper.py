@@ -12,6 +12,7 @@ Layout (all paths absolute)::
     SPOOL/lock              flock(2) file guarding SPOOL/active
     SPOOL/active/<jobid>    {"cores": n, "boot_id": "..."}, one per job holding a slot
     SANDBOX/.lrms/job.json  job description, written by the caller before launch
+    SANDBOX/.lrms/launched  {"wrapper_pid"}, written by launch() and by the wrapper first
     SANDBOX/.lrms/started   {"start", "wrapper_pid", "pgid"}, written by the wrapper
     SANDBOX/.lrms/status.json  final state, written atomically when the job ended
     SANDBOX/.lrms/cancel    cancel marker, written by cancel()
@@ -267,6 +268,10 @@ def launch(spool: str, sandbox: str) -> int:
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
     _children.add(pid)
+    # The wrapper writes this too, first thing (in case this process dies now); written
+    # here as well, find() sees the job as soon as launch() has returned.
+    with contextlib.suppress(OSError):
+        _write_atomic(os.path.join(sandbox, CONTROL_DIR, "launched"), {"wrapper_pid": pid})
     return pid
 
 
@@ -333,6 +338,8 @@ def _wrapper(spool: str, sandbox: str, spec: dict) -> None:
     state = {"pgid": None, "start": None}
     try:
         gc.disable()  # no finalizers of the parent's objects closing reused fds
+        # First of all, so that find() sees the job even if the caller dies now.
+        _write_atomic(os.path.join(ctl, "launched"), {"wrapper_pid": os.getpid()})
         fd = os.open(os.devnull, os.O_RDWR)
         for i in (0, 1, 2):
             if fd != i:
@@ -690,6 +697,29 @@ def read_states(sandboxes: list[str]) -> list[dict]:
     return [read_state(s) for s in sandboxes]
 
 
+def find(sandbox: str) -> int | None:
+    """The pid of the wrapper started for the job of ``sandbox``, or None if none was.
+
+    The job's id is the sandbox's name; a job.json of another job does not count.
+    A sandbox whose job was never launched (or does not exist) gives None; an
+    unreadable one raises.
+    """
+    ctl = os.path.join(sandbox, CONTROL_DIR)
+    try:
+        job = _read_json(os.path.join(ctl, "job.json"))
+        launched = _read_json(os.path.join(ctl, "launched"))
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        return None  # (ValueError: job.json half-written, the caller died before launching)
+    if not isinstance(job, dict) or job.get("jobid") != os.path.basename(sandbox):
+        return None
+    return int(launched["wrapper_pid"])
+
+
+def find_all(sandboxes: list[str]) -> list[int | None]:
+    """find() of each sandbox, in order."""
+    return [find(s) for s in sandboxes]
+
+
 # --------------------------------------------------------------------------
 # script mode
 
@@ -697,6 +727,7 @@ _USAGE = """\
 usage: wrapper.py submit SPOOL JOBID SANDBOX MAX_CORES
        wrapper.py status SANDBOX...
        wrapper.py cancel SANDBOX...
+       wrapper.py find SANDBOX...
        wrapper.py usage SPOOL
 """
 
@@ -732,6 +763,8 @@ def main(args: list[str]) -> int:
             out, code = read_states(rest), 0
         elif cmd == "cancel" and rest:
             out, code = [cancel(s) for s in rest], 0
+        elif cmd == "find" and rest:
+            out, code = find_all(rest), 0
         elif cmd == "usage" and len(rest) == 1:
             out, code = usage(rest[0]), 0
         else:

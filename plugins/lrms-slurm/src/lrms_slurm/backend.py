@@ -5,18 +5,23 @@ Directives are ``sbatch`` arguments (never ``#SBATCH`` lines); the job script
 records its exit code there.  States come from one ``squeue`` call for all
 asked jobs and one ``sacct`` call for those that have finished or left the
 queue; without accounting (or when it fails or lags) ``scontrol show job``
-and the script's exit file carry the outcome.
+and the script's exit file carry the outcome.  ``find_jobs`` looks jobs up by
+their sandbox, Slurm's working directory of the job (``squeue %Z``, ``sacct
+WorkDir``), then by the job id the script recorded in the sandbox as it started.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import posixpath
+import re
 import shlex
+import time
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from lrms import (
@@ -32,7 +37,7 @@ from lrms import (
     TransportError,
     hookimpl,
 )
-from lrms.batch import CONTROL, BatchBackend, command_options
+from lrms.batch import CONTROL, BatchBackend, command_options, render_script
 from lrms.report import JobReport
 from lrms.transport import CommandResult
 
@@ -62,6 +67,15 @@ _ALREADY_DONE = "already completing or completed"
 _SIGNALS = range(1, 65)  # Linux signal numbers: the shell's exit code 128+N means signal N
 # scontrol shows one job per call: one remote command loops over the ids.
 _SCONTROL_LOOP = 'command=$1; shift; for id; do "$command" show job "$id"; done'
+# The job script's first line after `cd`: the id sbatch printed (an array's for its tasks).
+_RECORD_ID = f'echo "${{SLURM_ARRAY_JOB_ID:-$SLURM_JOB_ID}}" > {CONTROL}/native_id'
+# Prints "<recorded id>\t<sandbox>" for every sandbox whose job script recorded its id.
+_READ_RECORDS = (
+    f'for d; do if [ -f "$d/{CONTROL}/native_id" ] && read -r id < "$d/{CONTROL}/native_id"; '
+    'then printf "%s\\t%s\\n" "$id" "$d"; fi; done')
+_FIND_MARGIN = 86400  # seconds sacct looks back before a job was created (clocks, zones)
+#: A search for ``find_jobs``: {sandbox: job} of the jobs still missing -> {jobid: native id}.
+Search = Callable[[Mapping[str, Job]], dict[str, str]]
 
 
 def _directive(name: str, help: str) -> Option:
@@ -121,12 +135,16 @@ class SlurmBackend(BatchBackend):
         return [*argv, *options["extra_args"], script]
 
     def render(self, app: Application, job: Job, sandbox: str) -> str:
-        """The job script, with control characters dropped from the job name (a newline
-        in ``--job-name`` would split scontrol's output)."""
+        """The job script, recording its job id in the sandbox first (for ``find_jobs``),
+        with control characters dropped from the job name (a newline in ``--job-name``
+        would split scontrol's output)."""
         name = _printable(app.jobname or "")
         if name != app.jobname:
             app = dataclasses.replace(app, jobname=name)
-        return super().render(app, job, sandbox)
+        options = self.resource.options
+        prologue = [_RECORD_ID, *(options.get("prologue") or []),
+                    *self.resource.script_lines(app, job)]
+        return render_script(app, job, sandbox, prologue, options.get("epilogue") or [])
 
     def parse_job_id(self, result: CommandResult) -> str:
         try:
@@ -235,6 +253,34 @@ class SlurmBackend(BatchBackend):
             f"{result.error_text or result.text.strip() or 'no output'}",
             returncode=result.returncode, stdout=result.stdout, stderr=result.stderr)
 
+    # -- interrupted submissions ---------------------------------------------------
+
+    @hookimpl
+    def find_jobs(self, jobs: Sequence[Job]) -> list[bool]:
+        """squeue, then sacct, then the id the job script recorded in the sandbox."""
+        searches = [self._find_queued]
+        if self.resource.options["accounting"]:
+            searches.append(self._find_accounted)
+        return _find(self, jobs, searches)
+
+    def _find_queued(self, wanted: Mapping[str, Job]) -> dict[str, str]:
+        """The user's jobs the controller remembers (any state), by working directory."""
+        argv = [self.command("squeue"), "--me", "--states=all", "--noheader", "--format=%F|%Z"]
+        result = self.transport.run(argv, timeout=self._timeout)
+        if result.returncode != 0:
+            raise self._failed(result)
+        return _by_workdir(result.text, wanted)
+
+    def _find_accounted(self, wanted: Mapping[str, Job]) -> dict[str, str]:
+        """The user's jobs in accounting since a day before the oldest was created."""
+        since = min(_created(job) for job in wanted.values()) - _FIND_MARGIN
+        argv = [self.command("sacct"), "--allocations", "--parsable2", "--noheader",
+                "--format=JobID,WorkDir", f"--starttime=now-{max(0, int(time.time() - since))}"]
+        result = self.transport.run(argv, timeout=self._timeout)
+        if result.returncode != 0:
+            raise self._failed(result)
+        return _by_workdir(result.text, wanted)
+
     # -- load ----------------------------------------------------------------------
 
     @hookimpl
@@ -259,6 +305,69 @@ class SlurmBackend(BatchBackend):
             queued=queued, running=running,
             details={"partition": name, "cpus_allocated": allocated, "cpus_idle": idle,
                      "cpus_other": other})
+
+
+def _find(backend: SlurmBackend, jobs: Sequence[Job], searches: Sequence[Search]) -> list[bool]:
+    """``find_jobs``: each search for the jobs still missing, then the jobs' own records.
+
+    A job found nowhere is "not found" only if every search worked: the caller
+    would submit it again.  Found jobs get their native id and sandbox.
+    """
+    sandboxes = {job.jobid: posixpath.join(backend.spool, "jobs", job.jobid) for job in jobs}
+    found: dict[str, str] = {}
+    failures: list[str] = []
+    for search in searches:
+        wanted = {sandboxes[job.jobid]: job for job in jobs if job.jobid not in found}
+        if not wanted:
+            break
+        try:
+            found.update(search(wanted))
+        except LRMSError as exc:
+            failures.append(str(exc))
+    missing = {sandboxes[job.jobid]: job.jobid for job in jobs if job.jobid not in found}
+    if missing:
+        result = backend.transport.check(["/bin/sh", "-c", _READ_RECORDS, "sh", *missing])
+        for line in result.text.splitlines():
+            native, _, sandbox = line.partition("\t")
+            if native.strip() and sandbox in missing:
+                found[missing[sandbox]] = native.strip()
+    lost = [job.jobid for job in jobs if job.jobid not in found]
+    if lost and failures:
+        raise LRMSError(
+            f"resource {backend.resource.name}: cannot tell whether {backend.scheduler} "
+            f"accepted job(s) {', '.join(lost)} (their submission was interrupted), as a "
+            f"search failed: {'; '.join(failures)}")
+    for job in jobs:
+        if job.jobid in found:
+            job.native_id, job.sandbox = found[job.jobid], sandboxes[job.jobid]
+    return [job.jobid in found for job in jobs]
+
+
+def _by_workdir(text: str, wanted: Mapping[str, Job]) -> dict[str, str]:
+    """{jobid: newest job id} from ``ID|WORKDIR`` lines whose directory is a wanted sandbox.
+
+    ``ID`` may be an array task (``123_4``, ``123_[5-9]``): the array's id counts.
+    """
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        listed, sep, workdir = line.partition("|")
+        job = wanted.get(workdir)
+        number = re.match(r"\d+", listed)
+        if sep and job is not None and number:
+            known = found.get(job.jobid)
+            if known is None or int(number.group()) > int(known):
+                found[job.jobid] = number.group()
+    return found
+
+
+def _created(job: Job) -> float:
+    """When ``job`` was created: its first state's time, or the time in a default job id
+    (``20261121143000-...``) if earlier (a Job rebuilt from its id alone)."""
+    try:
+        stamp = time.mktime(time.strptime(job.jobid[:14], "%Y%m%d%H%M%S"))
+    except ValueError:
+        stamp = math.inf
+    return min(job.history[0][1], stamp)
 
 
 def _select(index: dict[str, JobReport], ids: Sequence[str]) -> dict[str, JobReport]:
