@@ -7,10 +7,13 @@ the configuration, and recovery of a submission whose process was killed.
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -80,7 +83,7 @@ def test_jobs_run_events_fire_and_outputs_land_in_per_job_folders(engine, record
         # every state change the job went through was announced once, in order
         history = [state.value for state, _ in job.history]
         announced = [(old, new) for jobid, old, new in recorder.changes if jobid == job.jobid]
-        assert announced == list(zip(history, history[1:], strict=False))
+        assert announced == list(itertools.pairwise(history))
         assert history[0] == "NEW" and history[-1] == "TERMINATED"
 
 
@@ -120,7 +123,7 @@ def test_resource_is_chosen_by_its_limits(tmp_path):
         message = str(refused.value)
         assert "resource small" in message and "max_cores_per_job is 1" in message
         assert "resource big" in message and "max_walltime is 10m" in message
-        with pytest.raises(lrms.LimitExceeded, match="resource small.*max_cores_per_job"):
+        with pytest.raises(lrms.LimitExceeded, match=r"resource small.*max_cores_per_job"):
             engine.add(sh("true", requested_cores=2), resource="small")
         with pytest.raises(lrms.ConfigError, match="no resource named 'nowhere'"):
             engine.add(sh("true"), resource="nowhere")
@@ -215,8 +218,8 @@ def check_recovery(config: str, store_path: str, output_root: str, resource: str
 def test_killed_submission_is_recovered_on_shellcmd(tmp_path):
     config = write_config(tmp_path, {"local": {"backend": "shellcmd"}})
     sandboxes = check_recovery(config, str(tmp_path / "jobs.db"), str(tmp_path / "out"), "local")
-    count = os.path.join(os.path.dirname(sandboxes[0]), "count")
-    assert open(count).read() == "once\n"  # the recovered job ran exactly once
+    count = Path(sandboxes[0]).parent / "count"
+    assert count.read_text() == "once\n"  # the recovered job ran exactly once
 
 
 @pytest.mark.slurm
@@ -225,10 +228,15 @@ def test_killed_submission_is_recovered_on_slurm(slurm, tmp_path):
         "backend": "slurm", "partition": slurm["LRMS_SLURM_PARTITION"]}})
     sandboxes = check_recovery(config, str(tmp_path / "jobs.db"), str(tmp_path / "out"),
                                "cluster")
-    count = os.path.join(os.path.dirname(sandboxes[0]), "count")
-    assert open(count).read() == "once\n"
-    listed = subprocess.run(["sacct", "-X", "-n", "-P", "-S", "now-1hours", "-o", "WorkDir"],
-                            capture_output=True, text=True, check=True).stdout.split()
+    count = Path(sandboxes[0]).parent / "count"
+    assert count.read_text() == "once\n"
+    for _ in range(60):  # slurmdbd may record a finished job a moment later
+        listed = subprocess.run(
+            ["sacct", "-X", "-n", "-P", "-S", "now-1days", "-o", "WorkDir"],
+            capture_output=True, text=True, check=True).stdout.splitlines()
+        if all(sandbox in listed for sandbox in sandboxes):
+            break
+        time.sleep(0.5)
     for sandbox in sandboxes:
         assert listed.count(sandbox) == 1  # Slurm ran each job once
 

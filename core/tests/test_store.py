@@ -69,7 +69,7 @@ def test_get_by_unique_ending_and_clear_errors(tmp_path):
                        r"another store.*--store"):
         store.get("nosuchjob")
     other = JobStore(tmp_path / "other.db")
-    with pytest.raises(lrms.UnknownJob, match="other.db"):
+    with pytest.raises(lrms.UnknownJob, match=r"other\.db"):
         other.get(job.jobid)  # a job id of another store
 
 

@@ -1,0 +1,65 @@
+"""The ``lrms`` command line (console script ``lrms = lrms.cli:main``).
+
+Commands: submit, run, status, wait, cancel, fetch, peek, free, clean,
+resubmit, resources, backends, config check (``lrms COMMAND --help``).  Jobs
+are kept in the job store (:class:`lrms.JobStore`) and driven by an
+:class:`lrms.Engine`, so any later ``lrms`` process can follow them.
+
+Exit codes:
+
+* 0 -- success;
+* 1 -- a job failed (``run`` exits with the job's own return code: its exit
+  code, or 128+N if signal N killed it);
+* 2 -- usage or configuration error, including an unknown job id, a job on a
+  resource no longer configured, and a job store that is corrupt or newer
+  than this lrms (such a file is never modified);
+* 3 -- resource, backend or transport error (including a local disk error
+  while fetching);
+* 130 -- interrupted by Ctrl-C: jobs keep running; the message says how to
+  reattach.
+
+Errors are one line, ``lrms: error: ...``; ``-vv`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The full argument parser (the Sphinx CLI reference is generated from it)."""
+    from .parser import build
+
+    return build()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``lrms`` command; return its exit code."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error argparse has printed
+        return exc.code if isinstance(exc.code, int) else 2
+    verbose: int = args.verbose
+    logging.basicConfig(level={0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG),
+                        format="lrms: %(levelname)s: %(message)s")
+    if verbose == 0:  # the CLI reports what a round did itself
+        logging.getLogger("lrms.engine").setLevel(logging.ERROR)
+    if args.version:
+        from .inspecting import version
+
+        return version()
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    module, _, function = args.handler.partition(":")
+    handler = getattr(importlib.import_module(f"{__name__}.{module}"), function)
+    from .session import run
+
+    return run(handler, args)

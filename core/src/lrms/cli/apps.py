@@ -1,0 +1,284 @@
+"""Applications from the command line: options, a YAML/JSON list (--file), a parameter file.
+
+Every problem is a :class:`UsageError` naming the file, the entry (or line) and the key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ..application import Application
+from .session import UsageError
+
+PLACEHOLDER = re.compile(r"\{(\d*)\}")  # {} or {N} in a --params command
+Checker = Callable[[Any], Any]
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError(f"expected a string, got {value!r}")
+    return str(value)
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ValueError(f"expected a list of strings, got {value!r}")
+    return [_text(item) for item in value]
+
+
+def _argv(value: Any) -> list[str]:
+    if isinstance(value, str):
+        raise ValueError(f"expected an argv list such as [echo, hello], got the string {value!r}"
+                         " (it is never split or given to a shell)")
+    argv = _texts(value)
+    if not argv:
+        raise ValueError("needs at least the program to run")
+    return argv
+
+
+def _inputs(value: Any) -> list[str] | dict[str, str]:
+    if isinstance(value, Mapping):
+        return {_text(key): _text(name) for key, name in value.items()}
+    return _texts(value)
+
+
+def _environment(value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"expected a mapping of NAME: value, got {value!r}")
+    return {_text(key): _text(item) for key, item in value.items()}
+
+
+def _whole(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected a whole number, got {value!r}")
+    return value
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _quantity(value: Any) -> str | int | float:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError(f"expected a quantity such as 2GiB or 1h, got {value!r}")
+    return value
+
+
+def _extra(value: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(value, Mapping) or not all(isinstance(v, Mapping) for v in value.values()):
+        raise ValueError(f"expected backend names mapped to options, got {value!r}")
+    return {_text(key): dict(options) for key, options in value.items()}
+
+
+#: The keys of a --file entry and the checker of each value.
+KEYS: dict[str, Checker] = {
+    "arguments": _argv, "inputs": _inputs, "outputs": _texts, "environment": _environment,
+    "jobname": _text, "requested_cores": _whole, "requested_memory": _quantity,
+    "requested_walltime": _quantity, "requested_architecture": _text, "stdin": _text,
+    "stdout": _text, "stderr": _text, "join": _flag, "extra": _extra,
+}
+
+
+# -- the command-line options ------------------------------------------------------------
+
+
+def environment(items: Sequence[str]) -> dict[str, str]:
+    """``NAME=VALUE`` strings as a mapping."""
+    result = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--env needs NAME=VALUE, got {item!r}")
+        result[name] = value
+    return result
+
+
+def command_of(args: argparse.Namespace) -> list[str]:
+    """The command after ``--``."""
+    command: list[str] = list(args.argv)
+    return command[1:] if command[:1] == ["--"] else command
+
+
+def defaults(args: argparse.Namespace) -> dict[str, Any]:
+    """Application keyword arguments given by the request options (only those given)."""
+    given: dict[str, Any] = {}
+    if args.input:
+        given["inputs"] = list(args.input)
+    if args.output:
+        given["outputs"] = list(args.output)
+    if args.env:
+        given["environment"] = environment(args.env)
+    for option, key in (("name", "jobname"), ("cores", "requested_cores"),
+                        ("memory", "requested_memory"), ("walltime", "requested_walltime")):
+        if getattr(args, option) is not None:
+            given[key] = getattr(args, option)
+    return given
+
+
+def _with_streams(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Add the job's stdout and stderr to its outputs, so that fetch brings them back."""
+    outputs = list(kwargs.get("outputs") or [])
+    streams = [kwargs.get("stdout", "stdout")]
+    if not kwargs.get("join"):
+        streams.append(kwargs.get("stderr", "stderr"))
+    outputs += [name for name in streams if name not in outputs]
+    return {**kwargs, "outputs": outputs}
+
+
+def _make(kwargs: dict[str, Any], where: str, streams: bool) -> Application:
+    if streams:
+        kwargs = _with_streams(kwargs)
+    try:
+        app = Application(**kwargs)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"{where}{exc}") from None
+    for source in app.local_inputs():
+        if not os.path.exists(source):
+            raise UsageError(f"{where}input file {source} does not exist")
+    return app
+
+
+def from_options(args: argparse.Namespace, *, streams: bool) -> Application:
+    """The one application of ``lrms run`` / ``lrms submit -- COMMAND``."""
+    command = command_of(args)
+    if not command:
+        raise UsageError(f"{args.command} needs a command after '--', e.g. "
+                         f"lrms {args.command} -- echo hello")
+    return _make({"arguments": command, **defaults(args)}, "", streams)
+
+
+# -- --file ---------------------------------------------------------------------------------
+
+
+def _load(path: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+    if path.endswith(".json"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    from ..config import _read_yaml
+    from ..errors import ConfigError
+
+    try:
+        return _read_yaml(text, path)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def from_file(path: str, given: Mapping[str, Any], *, streams: bool) -> list[Application]:
+    """One application per entry of a YAML or JSON list; ``given`` fills in missing keys."""
+    data = _load(path)
+    if not isinstance(data, list) or not data:
+        raise UsageError(f"{path}: expected a non-empty list of applications (mappings with "
+                         "at least 'arguments'), got "
+                         f"{'an empty list' if data == [] else type(data).__name__}")
+    base = os.path.dirname(os.path.abspath(path))
+    apps = []
+    for number, entry in enumerate(data, 1):
+        line = getattr(entry, "line", None)
+        where = f"{path}:{line}: entry {number}" if line else f"{path}: entry {number}"
+        if not isinstance(entry, Mapping):
+            raise UsageError(f"{where}: expected a mapping with at least 'arguments', "
+                             f"got {entry!r}")
+        kwargs = dict(given)
+        for key, value in entry.items():
+            key_line = getattr(entry, "key_lines", {}).get(key)
+            at = f"{path}:{key_line}: entry {number}" if key_line else where
+            if key not in KEYS:
+                raise UsageError(f"{at}: {key}: unknown key (known: {', '.join(KEYS)})")
+            try:
+                kwargs[key] = KEYS[key](value)
+            except ValueError as exc:
+                raise UsageError(f"{at}: {key}: {exc}") from None
+        if "arguments" not in entry:
+            raise UsageError(f"{where}: arguments: missing (the argv to run, e.g. "
+                             "[python3, sim.py])")
+        if "inputs" in entry:
+            kwargs["inputs"] = _relative_to(base, kwargs["inputs"])
+        apps.append(_make(kwargs, f"{where}: ", streams))
+    return apps
+
+
+def _relative_to(base: str, inputs: list[str] | dict[str, str]) -> list[str] | dict[str, str]:
+    def local(source: str) -> str:
+        if "://" in source:
+            return source
+        return os.path.join(base, os.path.expanduser(source))
+
+    if isinstance(inputs, dict):
+        return {local(src): name for src, name in inputs.items()}
+    return [local(src) for src in inputs]
+
+
+# -- --params -------------------------------------------------------------------------------
+
+
+def _fill(text: str, line: str, fields: list[str], where: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        if not match.group(1):
+            return line
+        index = int(match.group(1))
+        if not 1 <= index <= len(fields):
+            raise UsageError(f"{where}: {{{index}}} has no field to take: the line has "
+                             f"{len(fields)} field(s)")
+        return fields[index - 1]
+
+    return PLACEHOLDER.sub(replace, text)
+
+
+def from_params(path: str, args: argparse.Namespace, *, streams: bool) -> list[Application]:
+    """One application per non-blank, non-comment line of ``path``, placeholders filled."""
+    command = command_of(args)
+    if not command:
+        raise UsageError("submit --params needs a command after '--' with {} or {1} {2}... "
+                         "placeholders, e.g. lrms submit --params seeds.txt -- sim --seed {1}")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") \
+            from None
+    given = defaults(args)
+    placeholders = any(PLACEHOLDER.search(word) for word in command)
+    apps = []
+    for number, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        fields = line.split()
+        where = f"{path}:{number}"
+
+        def fill(text: str, line: str = line, fields: list[str] = fields,
+                 where: str = where) -> str:
+            return _fill(text, line, fields, where)
+
+        argv = [fill(word) for word in command]
+        if not placeholders:
+            argv += fields
+        kwargs: dict[str, Any] = {**given, "arguments": argv}
+        kwargs["jobname"] = (fill(given["jobname"]) if "jobname" in given
+                             else f"{os.path.basename(argv[0]) or 'job'}-{number}")
+        if "inputs" in given:
+            kwargs["inputs"] = [fill(item) for item in given["inputs"]]
+        if "outputs" in given:
+            kwargs["outputs"] = [fill(item) for item in given["outputs"]]
+        if "environment" in given:
+            kwargs["environment"] = {k: fill(v) for k, v in given["environment"].items()}
+        apps.append(_make(kwargs, f"{where}: ", streams))
+    if not apps:
+        raise UsageError(f"{path}: no parameter lines (blank lines and # comments are skipped)")
+    return apps

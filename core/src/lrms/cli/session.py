@@ -1,0 +1,186 @@
+"""What every command shares: the engine and job store, picking jobs, messages, exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shlex
+import sqlite3
+import sys
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from ..engine import Engine, Round
+from ..errors import (
+    BackendNotFound,
+    ConfigError,
+    InvalidJobState,
+    LimitExceeded,
+    LRMSError,
+    StoreError,
+    UnknownJob,
+)
+from ..job import Job
+from ..state import State
+from ..store import ACTIVE, JobStore, default_store_path
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_RESOURCE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+class UsageError(Exception):
+    """The command line cannot be carried out as given (exit code 2)."""
+
+
+_USAGE_ERRORS = (UsageError, ConfigError, StoreError, UnknownJob, InvalidJobState, LimitExceeded,
+                 BackendNotFound, ValueError, sqlite3.Error)
+
+
+def exit_code(exc: BaseException) -> int:
+    """2 for usage, configuration and store errors; 3 for resource, transport and disk errors."""
+    return EXIT_USAGE if isinstance(exc, _USAGE_ERRORS) else EXIT_RESOURCE
+
+
+def error(text: str) -> None:
+    print(f"lrms: error: {text}", file=sys.stderr, flush=True)
+
+
+def note(text: str) -> None:
+    print(f"lrms: {text}", file=sys.stderr, flush=True)
+
+
+def describe(exc: BaseException, store: str) -> str:
+    """One line for an error, naming the file for OS and store errors."""
+    if isinstance(exc, sqlite3.Error):
+        return f"job store {store}: {exc}"
+    if isinstance(exc, OSError) and exc.strerror:
+        where = exc.filename if exc.filename is not None else ""
+        return f"{exc.strerror}: {where}" if where else exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+Handler = Callable[["Session", argparse.Namespace], int]
+
+
+def run(handler: Handler, args: argparse.Namespace) -> int:
+    """Run a command's handler; turn errors into one line on stderr and an exit code."""
+    session = Session(args)
+    try:
+        try:
+            return handler(session, args)
+        finally:
+            session.close()
+    except KeyboardInterrupt:
+        note("interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away, e.g. lrms status | head
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except (LRMSError, UsageError, ValueError, OSError, sqlite3.Error) as exc:
+        if args.verbose >= 2:
+            traceback.print_exc()
+        error(describe(exc, args.store or default_store_path()))
+        return exit_code(exc)
+
+
+class Session:
+    """One command's engine (made on first use), job store and warnings."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self._engine: Engine | None = None
+        self._store: JobStore | None = None
+        self._warned: set[str] = set()
+        self.round_errors: list[str] = []
+
+    def engine(self, *, max_in_flight: int = 100, output_root: str = "lrms-output",
+               fetch: bool = True) -> Engine:
+        """The engine over the configuration and the job store."""
+        if self._engine is None:
+            store = self._store if self._store is not None else self.args.store
+            self._engine = Engine(self.args.config, store, max_in_flight=max_in_flight,
+                                  output_root=output_root, fetch=fetch)
+            self._store = self._engine.store
+        return self._engine
+
+    @property
+    def store(self) -> JobStore:
+        """The job store alone (no configuration needed)."""
+        if self._store is None:
+            self._store = JobStore(self.args.store)
+        return self._store
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+        elif self._store is not None:
+            self._store.close()
+        self._engine = self._store = None
+
+    # -- picking jobs ---------------------------------------------------------------
+
+    def pick(self, ids: Sequence[str], *, tag: str | None = None,
+             states: Iterable[State] | None = None, everything: bool = False,
+             how: str = "--tag TAG") -> list[Job]:
+        """Jobs by id (each must exist), else by tag or ``everything``, in ``states``."""
+        if ids:
+            found: dict[str, Job] = {}
+            for ident in ids:
+                job = self.store.get(ident)
+                found.setdefault(job.jobid, job)
+            return [job for job in found.values() if tag is None or job.tag == tag]
+        if tag is None and not everything:
+            raise UsageError(f"{self.args.command}: name the jobs: JOBID..., or {how}")
+        return self.store.jobs(states=states, tag=tag)
+
+    def unconfigured(self, jobs: Iterable[Job]) -> bool:
+        """Report active jobs whose resource is no longer configured; True if any."""
+        config = self.engine().config
+        names = set(config.resource_names)
+        lost: dict[str, list[str]] = {}
+        for job in jobs:
+            if job.state in ACTIVE and job.resource not in names:
+                lost.setdefault(job.resource or "?", []).append(job.jobid)
+        for resource, ids in lost.items():
+            shown = " ".join(ids[:5]) + (" ..." if len(ids) > 5 else "")
+            error(f"resource {resource!r} of {len(ids)} active job(s) ({shown}) is not in the "
+                  f"configuration ({config.path or 'built-in default'}; configured: "
+                  f"{', '.join(config.resource_names)}): their state cannot be followed; "
+                  f"restore it in the configuration, or forget them with "
+                  f"'{self.command('clean', '--force', *ids[:5])}'")
+        return bool(lost)
+
+    # -- messages ---------------------------------------------------------------------
+
+    def warn(self, text: str) -> None:
+        """Print a warning once per process."""
+        if text not in self._warned:
+            self._warned.add(text)
+            print(f"lrms: warning: {text}", file=sys.stderr, flush=True)
+
+    def report(self, done: Round, *_: Any) -> None:
+        """Warn about a round's errors (each once)."""
+        self.round_errors += done.errors
+        for text in done.errors:
+            self.warn(text)
+
+    def command(self, *words: str) -> str:
+        """An ``lrms`` command line for this store and configuration (to show the user)."""
+        parts = ["lrms"]
+        if self.args.config:
+            parts += ["--config", self.args.config]
+        if self.args.store:
+            parts += ["--store", self.args.store]
+        return shlex.join([*parts, *words])
+
+    def reattach(self, jobs: Sequence[Job], *also: str) -> None:
+        """Say how to pick up jobs that keep running after Ctrl-C."""
+        ids = [job.jobid for job in jobs]
+        shown = ids if len(ids) <= 5 else []
+        lines = [f"interrupted: {len(ids)} job(s) keep running on their resources; reattach with",
+                 f"  {self.command('wait', *shown)}",
+                 f"  {self.command('status', *shown)}"]
+        lines += [f"  {self.command(word, *shown)}" for word in also]
+        note("\n".join(lines))

@@ -1,0 +1,153 @@
+"""``lrms submit``, ``lrms run`` and ``lrms resubmit``."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+
+from ..engine import failed
+from ..errors import InvalidJobState
+from ..job import Job
+from ..state import State, TerminationReason
+from . import apps
+from .render import job_dict, print_json
+from .session import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RESOURCE,
+    EXIT_USAGE,
+    Session,
+    UsageError,
+    error,
+    note,
+)
+
+
+def _resource(args: argparse.Namespace) -> str | None:
+    return args.resource or os.environ.get("LRMS_RESOURCE") or None
+
+
+def _outcome(session: Session, jobs: list[Job], limit: int) -> int:
+    """Say what became of just-submitted jobs; the exit code."""
+    refused = [job for job in jobs
+               if job.termination_reason == TerminationReason.SUBMISSION_FAILED]
+    for job in refused:
+        error(f"job {job.jobid} ({job.app.jobname}): submission failed: {job.status_message}")
+    waiting = [job for job in jobs if job.state == State.NEW]
+    if waiting:
+        note(f"{len(waiting)} of {len(jobs)} job(s) wait to be submitted (resource busy or "
+             f"unreachable, or over --max-in-flight {limit}); "
+             f"'{session.command('wait')}' or '{session.command('status')}' submits them")
+    if refused:
+        return EXIT_RESOURCE
+    if waiting and session.round_errors:
+        return EXIT_RESOURCE
+    return EXIT_OK
+
+
+def submit(session: Session, args: argparse.Namespace) -> int:
+    if args.file:
+        if apps.command_of(args):
+            raise UsageError("submit --file takes the commands from the file: give no "
+                             "command after '--'")
+        applications = apps.from_file(args.file, apps.defaults(args), streams=True)
+    elif args.params:
+        applications = apps.from_params(args.params, args, streams=True)
+    else:
+        applications = [apps.from_options(args, streams=True)]
+    engine = session.engine(max_in_flight=args.max_in_flight, output_root=args.output_dir)
+    jobs = engine.add(applications, resource=_resource(args), tag=args.tag)
+    try:
+        session.report(engine.progress())
+    except KeyboardInterrupt:  # they are recorded: a later round submits the rest
+        print("\n".join(job.jobid for job in jobs), flush=True)
+        session.reattach(jobs)
+        return EXIT_INTERRUPTED
+    jobs = [engine.get(job.jobid) for job in jobs]
+    if args.json:
+        print_json([job_dict(job) for job in jobs])
+    else:
+        print("\n".join(job.jobid for job in jobs), flush=True)
+    return _outcome(session, jobs, args.max_in_flight)
+
+
+def run(session: Session, args: argparse.Namespace) -> int:
+    app = apps.from_options(args, streams=False)
+    if not os.path.isdir(args.output_dir):
+        raise UsageError(f"--output-dir {args.output_dir} does not exist")
+    existing = [name for name in app.outputs
+                if os.path.lexists(os.path.join(args.output_dir, name))]
+    engine = session.engine(max_in_flight=args.max_in_flight)
+    [job] = engine.add(app, resource=_resource(args), output_dir=args.output_dir, tag=args.tag)
+    try:
+        [job] = engine.wait([job], on_round=session.report)
+    except KeyboardInterrupt:
+        session.reattach([job], "fetch", "peek")
+        return EXIT_INTERRUPTED
+    if job.termination_reason == TerminationReason.SUBMISSION_FAILED and job.returncode is None:
+        error(f"job {job.jobid}: submission failed: {job.status_message}")
+        return EXIT_RESOURCE
+    _print_streams(session, job)
+    if app.outputs:
+        engine.fetch(job, overwrite=args.overwrite)
+        if not args.overwrite:
+            for name in existing:
+                note(f"kept existing {os.path.join(args.output_dir, name)} "
+                     "(use --overwrite to replace it)")
+    if args.keep:
+        note(f"sandbox of job {job.jobid} kept at {job.resource}:{job.sandbox}")
+    else:
+        engine.free(job)
+    reason = job.termination_reason
+    if reason is not None and reason != TerminationReason.EXITED:
+        note(f"job {job.jobid} ended: {reason.value}"
+             + (f" ({job.status_message})" if job.status_message else ""))
+    return EXIT_FAILED if job.returncode is None else int(job.returncode)
+
+
+def _print_streams(session: Session, job: Job) -> None:
+    streams = [(job.app.stdout, sys.stdout)]
+    if not job.app.join:
+        streams.append((job.app.stderr, sys.stderr))
+    for name, stream in streams:
+        stream.flush()
+        with contextlib.suppress(FileNotFoundError):
+            session.engine().peek(job, name, stream.buffer)
+        stream.flush()
+
+
+def resubmit(session: Session, args: argparse.Namespace) -> int:
+    engine = session.engine(max_in_flight=args.max_in_flight)
+    if args.jobids:
+        jobs = session.pick(args.jobids, tag=args.tag)
+    elif args.everything:
+        jobs = [job for job in session.store.jobs(tag=args.tag) if failed(job)]
+    elif args.tag is not None:
+        jobs = session.store.jobs(tag=args.tag, states=[State.TERMINATED])
+    else:
+        raise UsageError("resubmit: name the jobs: JOBID..., --failed, or --tag TAG")
+    code = EXIT_OK
+    pairs: list[tuple[Job, Job]] = []
+    for job in jobs:
+        try:
+            pairs.append((job, engine.resubmit(job)))
+        except InvalidJobState as exc:
+            error(str(exc))
+            code = EXIT_USAGE
+    if pairs:
+        done = engine.progress()
+        session.report(done)
+    news = [engine.get(new.jobid) for _, new in pairs]
+    if args.json:
+        print_json([job_dict(job) for job in news])
+    else:
+        for (old, _), new in zip(pairs, news, strict=True):
+            print(f"{old.jobid} -> {new.jobid}  {new.state.value}", flush=True)
+        if not pairs and code == EXIT_OK:
+            note("nothing to resubmit")
+    if code == EXIT_OK and news:
+        code = _outcome(session, news, args.max_in_flight)
+    return code

@@ -1,0 +1,141 @@
+"""``lrms status`` and ``lrms wait``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from ..engine import Round, failed
+from ..job import Job
+from ..state import State
+from .render import (
+    JOB_HEADERS,
+    Progress,
+    colour_on,
+    counts,
+    ending,
+    is_terminal,
+    job_dict,
+    job_row,
+    ok,
+    print_json,
+    table,
+)
+from .session import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    Session,
+    UsageError,
+    note,
+)
+
+CLEAR = "\x1b[H\x1b[2J"
+
+
+def _states(values: Sequence[str]) -> tuple[set[State], bool]:
+    """``--state`` values (any case, comma-separated): the states, and whether FAILED was named."""
+    states: set[State] = set()
+    failed_only = False
+    for value in values:
+        for word in filter(None, (part.strip().upper() for part in value.split(","))):
+            if word == "FAILED":
+                failed_only = True
+                continue
+            try:
+                states.add(State(word))
+            except ValueError:
+                known = " ".join(state.value for state in State)
+                raise UsageError(f"--state {word}: unknown state (known: {known} FAILED)") \
+                    from None
+    return states, failed_only
+
+
+def _select(session: Session, args: argparse.Namespace) -> list[Job]:
+    states, failed_only = _states(args.state)
+    if args.jobids:
+        jobs = session.pick(args.jobids)
+        if args.tag is not None:
+            jobs = [job for job in jobs if job.tag == args.tag]
+        if args.resource is not None:
+            jobs = [job for job in jobs if job.resource == args.resource]
+    else:
+        jobs = session.store.jobs(states=None if failed_only else (states or None),
+                                  resource=args.resource, tag=args.tag,
+                                  current_only=not args.everything)
+    if states or failed_only:
+        jobs = [job for job in jobs if job.state in states or (failed_only and failed(job))]
+    return jobs
+
+
+def _show(jobs: Sequence[Job], args: argparse.Namespace, clear: bool) -> None:
+    if args.json:
+        print_json([job_dict(job) for job in jobs])
+        return
+    colour = colour_on(sys.stdout)
+    text = table(JOB_HEADERS, (job_row(job) for job in jobs), colour) if jobs else ""
+    summary = counts(jobs)
+    if clear:
+        sys.stdout.write(CLEAR + time.strftime("%H:%M:%S  ") + summary + "\n\n")
+    if text:
+        sys.stdout.write(text + "\n")
+    if not clear:
+        sys.stdout.write(summary + "\n")
+    sys.stdout.flush()
+
+
+def status(session: Session, args: argparse.Namespace) -> int:
+    if args.no_refresh and args.watch is None:
+        _show(_select(session, args), args, clear=False)
+        return EXIT_OK
+    engine = session.engine(max_in_flight=args.max_in_flight)
+    clear = args.watch is not None and is_terminal(sys.stdout) and not args.json
+    while True:
+        session.report(engine.progress())
+        jobs = _select(session, args)
+        _show(jobs, args, clear)
+        if args.watch is None or all(job.state == State.TERMINATED for job in jobs):
+            break
+        time.sleep(args.watch)
+    return EXIT_USAGE if session.unconfigured(jobs) else EXIT_OK
+
+
+def wait(session: Session, args: argparse.Namespace) -> int:
+    engine = session.engine(max_in_flight=args.max_in_flight)
+    if args.jobids or args.tag is not None:
+        current = session.pick(args.jobids, tag=args.tag)
+    else:
+        current = [job for job in session.store.jobs() if job.state != State.TERMINATED]
+    if session.unconfigured(current):
+        return EXIT_USAGE
+    if not current:
+        note("no job to wait for")
+        if args.json:
+            print_json([])
+        return EXIT_OK
+    progress = Progress(sys.stderr)
+
+    def on_round(done: Round, jobs: list[Job]) -> None:
+        progress.update(jobs)
+        session.report(done)
+
+    try:
+        jobs = engine.wait(current, interval=args.interval, on_round=on_round)
+    except KeyboardInterrupt:
+        progress.close()
+        session.reattach(current)
+        return EXIT_INTERRUPTED
+    finally:
+        progress.close()
+    bad = [job for job in jobs if not ok(job)]
+    for job in bad:
+        why = f": {job.status_message}" if job.status_message else ""
+        note(f"job {job.jobid} ({job.app.jobname}) ended: {ending(job)}{why}")
+    if args.json:
+        print_json([job_dict(job) for job in jobs])
+    else:
+        note(f"{len(jobs)} job(s) terminated, {len(jobs) - len(bad)} ok, {len(bad)} not")
+    return EXIT_FAILED if bad else EXIT_OK

@@ -1,0 +1,173 @@
+"""``lrms submit --params`` and ``--file``: many jobs from a file, on the localhost resource."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from lrms.cli import main
+
+
+class Result(NamedTuple):
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch, capsys):
+    """``cli(*args)`` runs ``lrms args`` in this process, in ``tmp_path``, with its own store."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LRMS_STORE", str(tmp_path / "jobs.db"))
+
+    def call(*args: str) -> Result:
+        capsys.readouterr()
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return call
+
+
+def jobs_of(cli, *args: str) -> list[dict]:
+    done = cli("status", "--no-refresh", "--json", *args)
+    assert done.code == 0, done.err
+    return json.loads(done.out)
+
+
+def stdout_of(tmp_path: Path, job: dict) -> str:
+    return (tmp_path / "lrms-output" / job["jobid"] / "stdout").read_text()
+
+
+# -- --params -----------------------------------------------------------------------------
+
+
+def test_params_fill_each_placeholder_as_one_argument(cli, tmp_path):
+    (tmp_path / "params.txt").write_text("# name seed\nalpha 1\n\n   \nbeta 2 $(id);*\n")
+    script = 'printf "%s|" "$@"; printf "%s|" "$@" > "res-$1.txt"'
+    done = cli("submit", "--params", "params.txt", "--tag", "p", "--name", "sim-{1}",
+               "--output", "res-{1}.txt", "--env", "SEED={2}", "--",
+               "sh", "-c", script + '; echo "$SEED"', "sh", "{1}", "{2}", "x{1}y", "{}")
+    assert done.code == 0, done.err
+    assert len(done.out.split()) == 2
+    assert main(["wait", "--tag", "p"]) == 0
+    alpha, beta = jobs_of(cli, "--tag", "p")
+    assert (alpha["name"], beta["name"]) == ("sim-alpha", "sim-beta")
+    assert alpha["app"]["arguments"][4:] == ["alpha", "1", "xalphay", "alpha 1"]
+    assert stdout_of(tmp_path, alpha) == "alpha|1|xalphay|alpha 1|1\n"
+    assert stdout_of(tmp_path, beta) == "beta|2|xbetay|beta 2 $(id);*|2\n"
+    assert (tmp_path / "lrms-output" / beta["jobid"] / "res-beta.txt").read_text() == (
+        "beta|2|xbetay|beta 2 $(id);*|")
+
+
+def test_params_without_placeholders_append_the_fields(cli, tmp_path):
+    (tmp_path / "p.txt").write_text("a b\nc\n")
+    assert cli("submit", "--params", "p.txt", "--", "echo", "got").code == 0
+    assert main(["wait"]) == 0
+    first, second = jobs_of(cli)
+    assert (first["name"], second["name"]) == ("echo-1", "echo-2")
+    assert stdout_of(tmp_path, first) == "got a b\n"
+    assert stdout_of(tmp_path, second) == "got c\n"
+
+
+@pytest.mark.parametrize(("lines", "command", "message"), [
+    ("a b\nc\n", ["echo", "{2}"], "p.txt:2: {2} has no field to take: the line has 1 field(s)"),
+    ("# only\n\n", ["echo", "{1}"], "p.txt: no parameter lines"),
+    ("a\n", [], "submit --params needs a command after '--'"),
+    ("../x\n", ["echo"], None),
+])
+def test_params_problems_name_the_line_and_add_nothing(cli, tmp_path, lines, command, message):
+    (tmp_path / "p.txt").write_text(lines)
+    extra = ["--output", "{1}"] if message is None else []
+    done = cli("submit", "--params", "p.txt", *extra, "--", *command)
+    assert done.code == 2
+    expected = message or "p.txt:1: output '../x' escapes the job's sandbox"
+    assert expected in done.err, done.err
+    assert jobs_of(cli) == []
+
+
+def test_params_file_missing(cli):
+    done = cli("submit", "--params", "nosuch.txt", "--", "echo")
+    assert done.code == 2 and "cannot read nosuch.txt: No such file or directory" in done.err
+
+
+# -- --file --------------------------------------------------------------------------------
+
+
+APPS_YAML = """\
+- arguments: [sh, -c, 'cat in.txt; echo "$GREETING"']
+  inputs: [data/in.txt]
+  environment: {GREETING: hello}
+  jobname: first
+- arguments: [echo, 42, 1.5]
+  requested_cores: 1
+  requested_memory: 10MiB
+  requested_walltime: 5min
+  outputs: [stdout]
+"""
+
+
+def test_file_yaml_one_job_per_entry(cli, tmp_path):
+    spec = tmp_path / "spec"
+    (spec / "data").mkdir(parents=True)
+    (spec / "data" / "in.txt").write_text("from the input\n")
+    (spec / "apps.yaml").write_text(APPS_YAML)
+    done = cli("submit", "--file", "spec/apps.yaml", "--tag", "f", "--walltime", "10min")
+    assert done.code == 0, done.err
+    assert main(["wait", "--tag", "f"]) == 0
+    first, second = jobs_of(cli, "--tag", "f")
+    assert first["name"] == "first" and second["name"] == "echo"
+    assert stdout_of(tmp_path, first) == "from the input\nhello\n"  # inputs: relative to the file
+    assert stdout_of(tmp_path, second) == "42 1.5\n"
+    assert first["app"]["requested_walltime"] == 600  # from the command line
+    assert second["app"]["requested_walltime"] == 300  # the entry's own
+    assert second["app"]["requested_memory"] == 10 * 1024**2
+    assert second["app"]["outputs"] == ["stdout", "stderr"]
+
+
+def test_file_json(cli, tmp_path):
+    (tmp_path / "apps.json").write_text(json.dumps([
+        {"arguments": ["echo", "j"], "jobname": "js", "environment": {"N": 1}}]))
+    done = cli("submit", "--json", "--file", "apps.json")
+    assert done.code == 0, done.err
+    [job] = json.loads(done.out)
+    assert job["name"] == "js" and job["app"]["environment"] == {"N": "1"}
+
+
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("apps.yaml", "- argumets: [echo]\n",
+     "apps.yaml:1: entry 1: argumets: unknown key (known: arguments, inputs,"),
+    ("apps.yaml", "- arguments: [echo]\n- jobname: x\n",
+     "apps.yaml:2: entry 2: arguments: missing"),
+    ("apps.yaml", "- arguments: echo hi\n",
+     "apps.yaml:1: entry 1: arguments: expected an argv list such as [echo, hello]"),
+    ("apps.yaml", "- arguments: [echo]\n  requested_cores: many\n",
+     "apps.yaml:2: entry 1: requested_cores: expected a whole number, got 'many'"),
+    ("apps.yaml", "- arguments: [echo]\n  requested_memory: 4 GBs\n", "entry 1: "),
+    ("apps.yaml", "- arguments: [echo]\n  inputs: [nosuch.dat]\n",
+     "nosuch.dat does not exist"),
+    ("apps.yaml", "- arguments: [echo]\n  requested_cores: 64\n", "max_cores_per_job"),
+    ("apps.yaml", "- [echo, hi]\n", "apps.yaml: entry 1: expected a mapping"),
+    ("apps.yaml", "arguments: [echo]\n", "apps.yaml: expected a non-empty list"),
+    ("apps.yaml", "- arguments: [echo\n", "apps.yaml:2: invalid YAML"),
+    ("apps.json", "[{\"arguments\": [\"echo\"],}]", "apps.json:1: invalid JSON"),
+    ("apps.json", "[]", "apps.json: expected a non-empty list of applications"),
+])
+def test_file_problems_name_the_file_entry_and_key(cli, tmp_path, name, text, message):
+    (tmp_path / name).write_text(text)
+    done = cli("submit", "--file", name)
+    assert done.code == 2
+    assert done.err.startswith("lrms: error: ") and message in done.err, done.err
+    assert "Traceback" not in done.err
+    assert jobs_of(cli) == []
+
+
+def test_file_and_a_command_do_not_mix(cli, tmp_path):
+    (tmp_path / "apps.yaml").write_text("- arguments: [echo]\n")
+    done = cli("submit", "--file", "apps.yaml", "--", "echo")
+    assert done.code == 2 and "give no command after '--'" in done.err
+    both = cli("submit", "--file", "apps.yaml", "--params", "p.txt")
+    assert both.code == 2  # argparse: not allowed together

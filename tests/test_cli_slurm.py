@@ -1,0 +1,143 @@
+"""The ``lrms`` commands against the real single-node Slurm cluster.
+
+A YAML configuration names the slurm backend (partition ``debug``, spool in
+the test's folder); every command runs through ``lrms.cli.main`` with the
+test's own job store.  Jobs ask for one core and 100 MiB; every job left in
+the queue is cancelled at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from lrms.cli import main
+
+pytestmark = pytest.mark.slurm
+
+
+class Result(NamedTuple):
+    code: int
+    out: str
+    err: str
+
+
+def slurm_config(path: Path, slurm: dict[str, str], spool: Path) -> str:
+    path.write_text(
+        "resources:\n  cluster:\n    backend: slurm\n"
+        f"    partition: {slurm['LRMS_SLURM_PARTITION']}\n    spool: {spool}\n"
+        "    max_cores: 2\n    max_cores_per_job: 1\n    max_memory_per_core: 1GiB\n"
+        "    max_walltime: 1h\n    architecture: [x86_64]\n")
+    return str(path)
+
+
+def queued_under(spool: Path) -> dict[str, str]:
+    """Slurm's jobs (any state it still shows) whose working directory is under ``spool``:
+    {lrms job id: Slurm job id}."""
+    listing = subprocess.run(["squeue", "--me", "--states=all", "--noheader", "--format=%i|%Z"],
+                             capture_output=True, text=True, check=True).stdout
+    found = {}
+    for line in listing.splitlines():
+        native, _, workdir = line.partition("|")
+        if workdir.startswith(f"{spool}/jobs/"):
+            found[Path(workdir).name] = native.strip()
+    return found
+
+
+@pytest.fixture
+def cli(slurm, tmp_path, monkeypatch, capsys) -> Iterator:
+    """``cli(*args)``: ``lrms --config <slurm config> args`` in this process, own store."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LRMS_STORE", str(tmp_path / "jobs.db"))
+    spool = tmp_path / "spool"
+    config = slurm_config(tmp_path / "site.yaml", slurm, spool)
+
+    def call(*args: str) -> Result:
+        capsys.readouterr()
+        code = main(["--config", config, *args])
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    call.spool = spool  # type: ignore[attr-defined]
+    try:
+        yield call
+    finally:
+        left = list(queued_under(spool).values())
+        if left:
+            subprocess.run(["scancel", *left], check=False)
+
+
+def jobs_of(cli) -> dict[str, dict]:
+    done = cli("status", "--no-refresh", "--all", "--json")
+    assert done.code == 0, done.err
+    return {job["jobid"]: job for job in json.loads(done.out)}
+
+
+def test_submit_wait_status_peek_fetch_resubmit_clean(cli, tmp_path):
+    small = ("--memory", "100MiB", "--tag", "s")
+    ok = cli("submit", *small, "--", "sh", "-c", "echo hello; echo note >&2")
+    bad = cli("submit", *small, "--name", "three", "--", "sh", "-c", "echo failing; exit 3")
+    assert ok.code == bad.code == 0, ok.err + bad.err
+    ok, bad = ok.out.strip(), bad.out.strip()
+
+    waited = cli("wait", "--tag", "s", "--interval", "0.5")
+    assert waited.code == 1, waited.err
+    assert f"job {bad} (three) ended: exit 3" in waited.err
+    jobs = jobs_of(cli)
+    accepted = queued_under(cli.spool)
+    for job in (ok, bad):
+        assert jobs[job]["resource"] == "cluster"
+        assert jobs[job]["native_id"] == accepted[job]  # the id Slurm shows for its sandbox
+    assert (jobs[ok]["returncode"], jobs[bad]["returncode"]) == (0, 3)
+    assert (tmp_path / "lrms-output" / ok / "stdout").read_text() == "hello\n"
+    assert (tmp_path / "lrms-output" / ok / "stderr").read_text() == "note\n"
+
+    table = cli("status", "--no-refresh", "--tag", "s")
+    rows = {line.split()[0]: line.split() for line in table.out.splitlines()[1:-1]}
+    assert rows[ok][2:6] == ["TERMINATED", "cluster", accepted[ok], "0"]
+    assert rows[bad][5] == "3"
+    assert cli("peek", bad) == (0, "failing\n", "")
+    assert cli("peek", ok, "stderr").out == "note\n"
+
+    again = cli("resubmit", "--failed")
+    assert again.code == 0, again.err
+    new = again.out.split()[2]
+    assert cli("wait", new, "--interval", "0.5").code == 1
+    jobs = jobs_of(cli)
+    assert jobs[new]["retry_of"] == bad and jobs[new]["native_id"] != jobs[bad]["native_id"]
+
+    cleaned = cli("clean", "--all-terminated")
+    assert cleaned == (0, "forgot 3 job(s), their sandboxes deleted\n", "")
+    assert not list((cli.spool / "jobs").iterdir())
+    assert (tmp_path / "lrms-output" / ok / "stdout").exists()
+
+
+def test_cancel_run_and_resources(cli):
+    sleeper = cli("submit", "--memory", "100MiB", "--", "sleep", "300").out.strip()
+    status = cli("status", sleeper, "--json")
+    [job] = json.loads(status.out)
+    assert job["state"] in ("SUBMITTED", "RUNNING") and job["native_id"]
+    assert queued_under(cli.spool)[sleeper] == job["native_id"]
+
+    resources = cli("resources")
+    assert resources.code == 0, resources.err
+    _, row = resources.out.splitlines()
+    cells = row.split()
+    assert cells[:3] == ["cluster", "slurm", "localhost"]
+    free, total = cells[7].split("/")
+    assert int(total) >= 1 and 0 <= int(free) <= int(total)
+    assert cells[9].split("/") in (["1", "0"], ["0", "1"])  # our sleeper, running or queued
+
+    cancelled = cli("cancel", sleeper)
+    assert cancelled.code == 0 and cancelled.out.split() == [sleeper, "TERMINATING"]
+    assert cli("wait", sleeper, "--interval", "0.5").code == 1
+    [job] = json.loads(cli("status", "--no-refresh", "--json").out)
+    assert job["termination_reason"] == "cancelled"
+
+    ran = cli("run", "--memory", "100MiB", "--", "echo", "$(hostname)", "a  b")
+    assert ran == (0, "$(hostname) a  b\n", "")
