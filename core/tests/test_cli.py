@@ -331,3 +331,14 @@ def test_free_and_clean(cli, tmp_path, isolated_home):
     cli("wait")
     assert cli("clean", "--all-terminated", "--json") == (0, json.dumps([leftover]) + "\n", "")
     assert not sandbox(isolated_home, leftover).exists()
+
+
+def test_wait_retries_failed_jobs_and_follows_the_last_attempt(cli):
+    flaky = submit(cli, "--", "sh", "-c", "exit 5")
+    waited = cli("wait", "--retries", "2", "--json", flaky)
+    assert waited.code == 1
+    last, = json.loads(waited.out)
+    assert (last["attempt"], last["returncode"]) == (3, 5)
+    attempts = sorted(stored(cli).values(), key=lambda job: job["attempt"])
+    assert [job["attempt"] for job in attempts] == [1, 2, 3]
+    assert attempts[0]["jobid"] == flaky and attempts[1]["retry_of"] == flaky

@@ -231,10 +231,14 @@ lrms status --no-refresh --state failed
 lrms wait
 lrms wait 20260101120000-3f2a9c01bd
 lrms wait --tag sweep && lrms fetch --tag sweep
+lrms wait --retries 2          # resubmit a failed job up to twice, follow the new attempts
 """)
     _selection(wait)
     wait.add_argument("--interval", type=_seconds, metavar="SECONDS",
                       help="pause between rounds (default: from 0.1 s growing to 5 s)")
+    wait.add_argument("--retries", type=_positive, default=0, metavar="N",
+                      help="resubmit each job that fails while waiting, up to N times "
+                      "(default: never)")
     _in_flight(wait)
     _json(wait)
 

@@ -96,12 +96,12 @@ class Session:
         self.round_errors: list[str] = []
 
     def engine(self, *, max_in_flight: int = 100, output_root: str = "lrms-output",
-               fetch: bool = True) -> Engine:
+               fetch: bool = True, retries: int = 0) -> Engine:
         """The engine over the configuration and the job store."""
         if self._engine is None:
             store = self._store if self._store is not None else self.args.store
             self._engine = Engine(self.args.config, store, max_in_flight=max_in_flight,
-                                  output_root=output_root, fetch=fetch)
+                                  output_root=output_root, fetch=fetch, retries=retries)
             self._store = self._engine.store
         return self._engine
 

@@ -104,7 +104,7 @@ def status(session: Session, args: argparse.Namespace) -> int:
 
 
 def wait(session: Session, args: argparse.Namespace) -> int:
-    engine = session.engine(max_in_flight=args.max_in_flight)
+    engine = session.engine(max_in_flight=args.max_in_flight, retries=args.retries)
     if args.jobids or args.tag is not None:
         current = session.pick(args.jobids, tag=args.tag)
     else:
