@@ -1,15 +1,18 @@
-"""The batch base's job script: quoting that bash reads back exactly, one line per value."""
+"""The batch base: its job script (quoting that bash reads back exactly, one line per value,
+the scheduler id recorded first) and its ``find_jobs`` template."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lrms
-from lrms.batch import bash_quote, render_script
+from lrms.batch import BatchBackend, bash_quote, render_script
 
 TEXT = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)))
 
@@ -40,3 +43,145 @@ def test_script_runs_argv_exactly_and_records_exit(tmp_path):
     assert json.loads((tmp_path / "a.json").read_text()) == hostile
     assert (tmp_path / ".lrms" / "exit").read_text() == "0\n"
     assert (tmp_path / "o u t").exists()
+
+
+# -- the scheduler id record and the find_jobs template ---------------------------------
+
+
+class Tiny(BatchBackend):
+    """Runs each job script at once; the submitting shell's pid is the job's id."""
+
+    name = "tiny"
+    scheduler = "tinyq"
+    native_id_variable = "$TINY_JOB_ID"
+
+    def submit_argv(self, app, job, script):
+        return ["/bin/sh", "-c", 'TINY_JOB_ID=$$ bash "$1" > /dev/null 2>&1; echo "$$"', "sh",
+                script]
+
+    def parse_job_id(self, result):
+        return result.text.strip()
+
+    def query(self, jobs):
+        return {}
+
+    def cancel_argv(self, job):
+        return ["true"]
+
+    @lrms.hookimpl
+    def get_resource_status(self):
+        return lrms.ResourceStatus(1, 1, 0, 0, 0)
+
+    @lrms.hookimpl
+    def find_jobs(self, jobs):
+        return self.find_recorded(jobs)
+
+
+class Broken(Tiny):
+    """Its one search always fails."""
+
+    def searches(self):
+        return [self.tinyq]
+
+    def tinyq(self, wanted):
+        raise lrms.LRMSError(f"resource {self.resource.name}: tinyq failed: no server")
+
+
+class Recordless(BatchBackend):
+    """A batch backend written before API 1.1: the template alone offers no find_jobs."""
+
+    submit_argv, parse_job_id, query, cancel_argv = (
+        Tiny.submit_argv, Tiny.parse_job_id, Tiny.query, Tiny.cancel_argv)
+    get_resource_status = Tiny.get_resource_status
+
+
+@pytest.fixture
+def make(tmp_path):
+    """``make(backend_class, **options)``: a local resource whose spool is under tmp_path."""
+    made = []
+
+    def make(backend, **options):
+        res = lrms.LRMS(backend.__name__, ["x86_64"], 1, 1, "1GiB", "1h", backend=backend,
+                        spool=str(tmp_path / "spool"), **options)
+        made.append(res)
+        return res
+
+    yield make
+    for res in made:
+        res.close()
+
+
+def submitted(res):
+    job = lrms.Job(lrms.Application(["true"]))
+    res.submit_job(job.app, job)
+    return job
+
+
+def forget(job):
+    """The job as a store has it when its submitter died before recording the native id."""
+    return lrms.Job(job.app, jobid=job.jobid)
+
+
+def test_script_records_the_scheduler_id_before_the_prologue(make):
+    res = make(Tiny, prologue=["echo first"])
+    app = lrms.Application(["true"])
+    script, _ = res.backend.dry_run(app, lrms.Job(app))
+    lines = script.splitlines()
+    assert lines[2].startswith("cd ")
+    assert lines[3:6] == ["date +%s > .lrms/started", 'echo "$TINY_JOB_ID" > .lrms/native_id',
+                          "echo first"]
+    job = submitted(res)
+    assert job.native_id and job.native_id.isdigit()
+    assert Path(job.sandbox, ".lrms", "native_id").read_text() == f"{job.native_id}\n"
+    script, _ = make(Recordless).backend.dry_run(app, lrms.Job(app))
+    assert "native_id" not in script
+
+
+def test_find_jobs_from_the_records_alone(make):
+    res = make(Tiny)
+    job, never = submitted(res), lrms.Job(lrms.Application(["true"]))
+    fresh = forget(job)
+    assert res.find_jobs([fresh, never]) == [True, False]
+    assert (fresh.native_id, fresh.sandbox) == (job.native_id, job.sandbox)
+    assert (never.native_id, never.sandbox) == (None, None)
+
+
+def test_each_search_gets_the_jobs_still_missing(make, tmp_path):
+    asked = []
+
+    class Listed(Tiny):
+        def searches(self):
+            return [lambda wanted: {first.jobid: "77"},
+                    lambda wanted: asked.append(sorted(wanted)) or {}]
+
+    res = make(Listed)
+    first, recorded = submitted(res), submitted(res)
+    never = lrms.Job(lrms.Application(["true"]))
+    jobs = [forget(first), forget(recorded), never]
+    assert res.find_jobs(jobs) == [True, True, False]
+    assert [job.native_id for job in jobs] == ["77", recorded.native_id, None]
+    jobs_dir = tmp_path / "spool" / "jobs"
+    assert asked == [sorted([str(jobs_dir / recorded.jobid), str(jobs_dir / never.jobid)])]
+
+
+def test_a_failed_search_makes_a_job_found_nowhere_an_error(make):
+    job = submitted(make(Tiny))
+    broken = make(Broken)
+    fresh = forget(job)
+    assert broken.find_jobs([fresh]) == [True]  # its record answers despite the search
+    assert fresh.native_id == job.native_id
+    again, never = forget(job), lrms.Job(lrms.Application(["true"]))
+    with pytest.raises(lrms.LRMSError) as failed:
+        broken.find_jobs([again, never])
+    message = str(failed.value)
+    assert f"cannot tell whether tinyq accepted job(s) {never.jobid} " in message
+    assert "tinyq failed: no server" in message and job.jobid not in message
+    assert (again.native_id, never.native_id) == (None, None)
+
+
+def test_find_jobs_is_offered_only_by_a_backend_that_implements_it(make):
+    res = make(Recordless)
+    assert not res.can("find_jobs")  # never "not found" for jobs it cannot look up
+    with pytest.raises(lrms.BackendError, match="does not implement find_jobs"):
+        res.find_jobs([lrms.Job(lrms.Application(["true"]))])
+    assert make(Tiny).can("find_jobs")

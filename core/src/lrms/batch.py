@@ -10,14 +10,19 @@ their output, and its state table.  A subclass implements:
 * ``parse_job_id(result)``: the native id from the submit command's output;
 * ``query(jobs)``: one :class:`~lrms.report.JobReport` per job the scheduler knows,
   keyed by native id, with as few commands as the scheduler allows;
-* ``cancel_argv(job)`` and the ``get_resource_status`` hook.
+* ``cancel_argv(job)`` and the ``get_resource_status`` hook;
+* for ``find_jobs`` (API 1.1): ``native_id_variable``, the shell expression of the
+  running job's scheduler id, which the job script records in ``.lrms/native_id`` as
+  it starts, ``searches()``, the scheduler's lookups by sandbox or job id (each a
+  ``Search``), run before those records are read, and a ``find_jobs`` hook that
+  returns ``self.find_recorded(jobs)``.
 """
 
 from __future__ import annotations
 
 import posixpath
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from .application import Application
@@ -30,16 +35,25 @@ from .sandbox import SandboxBackend
 from .state import State, TerminationReason
 from .transport import CommandResult
 
-__all__ = ["BatchBackend", "bash_quote", "command_options", "render_script"]
+__all__ = ["BatchBackend", "Search", "bash_quote", "command_options", "render_script"]
 
 CONTROL = ".lrms"
 EXIT_FILE = "exit"
+NATIVE_ID_FILE = "native_id"
 # Prints "<exit code>\t<sandbox>" for every sandbox whose job script has ended
 # (shell builtins only: no process per sandbox).
 _READ_EXIT_FILES = (
     'for d; do if [ -f "$d/.lrms/exit" ] && read -r code < "$d/.lrms/exit"; then '
     'printf "%s\\t%s\\n" "$code" "$d"; fi; done'
 )
+# Prints "<recorded id>\t<sandbox>" for every sandbox whose job script recorded its id.
+_READ_RECORDS = (
+    f'for d; do if [ -f "$d/{CONTROL}/{NATIVE_ID_FILE}" ] && '
+    f'read -r id < "$d/{CONTROL}/{NATIVE_ID_FILE}"; then printf "%s\\t%s\\n" "$id" "$d"; fi; done'
+)
+
+#: A search for ``find_jobs``: {sandbox: job} of the jobs still missing -> {jobid: native id}.
+Search = Callable[[Mapping[str, Job]], dict[str, str]]
 
 
 def command_options(*names: str) -> tuple[Option, ...]:
@@ -116,6 +130,9 @@ class BatchBackend(SandboxBackend):
     scheduler: ClassVar[str] = "the scheduler"
     #: Options an application may set for itself in ``extra={"<backend>": {...}}``.
     app_options: ClassVar[tuple[str, ...]] = ("extra_args",)
+    #: Shell expression (in double quotes) of the running job's scheduler id, e.g.
+    #: ``$JOB_ID``: the job script records it first (None: no record).
+    native_id_variable: ClassVar[str | None] = None
 
     # -- what a subclass provides ------------------------------------------------
 
@@ -130,6 +147,13 @@ class BatchBackend(SandboxBackend):
 
     def cancel_argv(self, job: Job) -> list[str]:
         raise NotImplementedError
+
+    def searches(self) -> list[Search]:
+        """The searches ``find_jobs`` runs, in order, before reading the jobs' records.
+
+        They must cover queued jobs: a job records its id only once it has started.
+        """
+        return []
 
     # -- shared machinery ------------------------------------------------------------
 
@@ -164,8 +188,12 @@ class BatchBackend(SandboxBackend):
         return posixpath.join(job.sandbox, CONTROL, "job.sh")
 
     def render(self, app: Application, job: Job, sandbox: str) -> str:
+        """The job script; it first records ``native_id_variable`` (if set) in the sandbox."""
         options = self.resource.options
-        prologue = [*(options.get("prologue") or []), *self.resource.script_lines(app, job)]
+        record = ([f'echo "{self.native_id_variable}" > {CONTROL}/{NATIVE_ID_FILE}']
+                  if self.native_id_variable else [])
+        prologue = [*record, *(options.get("prologue") or []),
+                    *self.resource.script_lines(app, job)]
         return render_script(app, job, sandbox, prologue, options.get("epilogue") or [])
 
     def dry_run(self, app: Application, job: Job) -> tuple[str, list[str]]:
@@ -243,3 +271,41 @@ class BatchBackend(SandboxBackend):
     def cancel_job(self, job: Job) -> bool:
         self.transport.check(self.cancel_argv(job))
         return True
+
+    def find_recorded(self, jobs: Sequence[Job]) -> list[bool]:
+        """``find_jobs`` for a batch backend: each of ``searches()`` for the jobs still
+        missing, then the scheduler ids the job scripts recorded (``native_id_variable``).
+
+        Not a hook by itself: a backend opts in by implementing ``find_jobs`` with it,
+        so a subclass written before API 1.1 never answers "not found" for jobs it
+        cannot look up.  A job found nowhere is "not found" only if every search
+        worked (the caller would submit it again).  Found jobs get native id and sandbox.
+        """
+        sandboxes = {job.jobid: posixpath.join(self.spool, "jobs", job.jobid) for job in jobs}
+        found: dict[str, str] = {}
+        failures: list[str] = []
+        for search in self.searches():
+            wanted = {sandboxes[job.jobid]: job for job in jobs if job.jobid not in found}
+            if not wanted:
+                break
+            try:
+                found.update(search(wanted))
+            except LRMSError as exc:
+                failures.append(str(exc))
+        missing = {sandboxes[job.jobid]: job.jobid for job in jobs if job.jobid not in found}
+        if missing:
+            result = self.transport.check(["/bin/sh", "-c", _READ_RECORDS, "sh", *missing])
+            for line in result.text.splitlines():
+                native, _, sandbox = line.partition("\t")
+                if native.strip() and sandbox in missing:
+                    found[missing[sandbox]] = native.strip()
+        lost = [job.jobid for job in jobs if job.jobid not in found]
+        if lost and failures:
+            raise LRMSError(
+                f"resource {self.resource.name}: cannot tell whether {self.scheduler} "
+                f"accepted job(s) {', '.join(lost)} (their submission was interrupted), as a "
+                f"search failed: {'; '.join(failures)}")
+        for job in jobs:
+            if job.jobid in found:
+                job.native_id, job.sandbox = found[job.jobid], sandboxes[job.jobid]
+        return [job.jobid in found for job in jobs]

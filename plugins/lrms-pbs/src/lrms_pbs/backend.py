@@ -17,7 +17,7 @@ import dataclasses
 import posixpath
 import re
 import shlex
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from lrms import (
@@ -28,7 +28,7 @@ from lrms import (
     State,
     TerminationReason,
 )
-from lrms.batch import CONTROL, BatchBackend, command_options, render_script
+from lrms.batch import CONTROL, BatchBackend, Search, command_options
 from lrms.errors import CommandFailed
 from lrms.hookspecs import hookimpl
 from lrms.options import Option
@@ -66,16 +66,6 @@ _TRACEJOB_ALL = 'cmd=$1 days=$2; shift 2; for id do "$cmd" -n "$days" "$id"; don
 _QSTAT_USER = 'exec "$0" -u "$(id -un)"'
 _RUNNING_LETTERS = "RBE"
 _QUEUED_LETTERS = "QHWT"
-# The job script's first line after `cd`: the id qsub printed, an array's for its subjobs
-# (1234[7].server -> 1234[].server); Slurm's Torque wrappers set no PBS_JOBID.
-_RECORD_ID = (r'lrms_id=${PBS_JOBID:-${SLURM_ARRAY_JOB_ID:-$SLURM_JOB_ID}}; '
-              rf'echo "${{lrms_id/\[*\]/[]}}" > {CONTROL}/native_id')
-# Prints "<recorded id>\t<sandbox>" for every sandbox whose job script recorded its id.
-_READ_RECORDS = (
-    f'for d; do if [ -f "$d/{CONTROL}/native_id" ] && read -r id < "$d/{CONTROL}/native_id"; '
-    'then printf "%s\\t%s\\n" "$id" "$d"; fi; done')
-#: A search for ``find_jobs``: {sandbox: job} of the jobs still missing -> {jobid: native id}.
-Search = Callable[[Mapping[str, Job]], dict[str, str]]
 
 
 def _outcome_missing(report: JobReport | None) -> bool:
@@ -103,6 +93,11 @@ class PbsBackend(BatchBackend):
     name: ClassVar[str] = "pbs"
     scheduler: ClassVar[str] = "PBS"
     app_options: ClassVar[tuple[str, ...]] = ("queue", "account", "project", "extra_args")
+    #: The id qsub printed, an array's for its subjobs (1234[7].server -> 1234[].server),
+    #: recorded by the job script; Slurm's Torque wrappers set no PBS_JOBID.
+    native_id_variable: ClassVar[str | None] = (
+        r'$(lrms_id=${PBS_JOBID:-${SLURM_ARRAY_JOB_ID:-$SLURM_JOB_ID}}; '
+        r'echo "${lrms_id/\[*\]/[]}")')
     options: ClassVar[Sequence[Option]] = (
         *BatchBackend.options,
         Option("flavour", "string", "pbspro",
@@ -158,13 +153,6 @@ class PbsBackend(BatchBackend):
             if options[key]:
                 argv += [flag, str(options[key])]
         return [*argv, *self._resource_args(app), *options["extra_args"], script]
-
-    def render(self, app: Application, job: Job, sandbox: str) -> str:
-        """The job script, recording its job id in the sandbox first (for ``find_jobs``)."""
-        options = self.resource.options
-        prologue = [_RECORD_ID, *(options.get("prologue") or []),
-                    *self.resource.script_lines(app, job)]
-        return render_script(app, job, sandbox, prologue, options.get("epilogue") or [])
 
     def parse_job_id(self, result: CommandResult) -> str:
         try:
@@ -265,8 +253,11 @@ class PbsBackend(BatchBackend):
 
     @hookimpl
     def find_jobs(self, jobs: Sequence[Job]) -> list[bool]:
-        """qstat -f of every job, then the id the job script recorded in the sandbox."""
-        return _find(self, jobs, [self._find_listed])
+        return self.find_recorded(jobs)
+
+    def searches(self) -> list[Search]:
+        """qstat -f of every job."""
+        return [self._find_listed]
 
     def _find_listed(self, wanted: Mapping[str, Job]) -> dict[str, str]:
         """Every job qstat lists (PBS Pro: finished ones too), by output path."""
@@ -322,42 +313,6 @@ class PbsBackend(BatchBackend):
             details={"flavour": self.flavour, "nodes": len(nodes),
                      "usable_nodes": sum(1 for *_, usable in slots if usable)},
         )
-
-
-def _find(backend: PbsBackend, jobs: Sequence[Job], searches: Sequence[Search]) -> list[bool]:
-    """``find_jobs``: each search for the jobs still missing, then the jobs' own records.
-
-    A job found nowhere is "not found" only if every search worked: the caller
-    would submit it again.  Found jobs get their native id and sandbox.
-    """
-    sandboxes = {job.jobid: posixpath.join(backend.spool, "jobs", job.jobid) for job in jobs}
-    found: dict[str, str] = {}
-    failures: list[str] = []
-    for search in searches:
-        wanted = {sandboxes[job.jobid]: job for job in jobs if job.jobid not in found}
-        if not wanted:
-            break
-        try:
-            found.update(search(wanted))
-        except LRMSError as exc:
-            failures.append(str(exc))
-    missing = {sandboxes[job.jobid]: job.jobid for job in jobs if job.jobid not in found}
-    if missing:
-        result = backend.transport.check(["/bin/sh", "-c", _READ_RECORDS, "sh", *missing])
-        for line in result.text.splitlines():
-            native, _, sandbox = line.partition("\t")
-            if native.strip() and sandbox in missing:
-                found[missing[sandbox]] = native.strip()
-    lost = [job.jobid for job in jobs if job.jobid not in found]
-    if lost and failures:
-        raise LRMSError(
-            f"resource {backend.resource.name}: cannot tell whether {backend.scheduler} "
-            f"accepted job(s) {', '.join(lost)} (their submission was interrupted), as a "
-            f"search failed: {'; '.join(failures)}")
-    for job in jobs:
-        if job.jobid in found:
-            job.native_id, job.sandbox = found[job.jobid], sandboxes[job.jobid]
-    return [job.jobid in found for job in jobs]
 
 
 def _newest(pairs: Iterable[tuple[str, Job | None]]) -> dict[str, str]:

@@ -35,7 +35,7 @@ from lrms import (
     TerminationReason,
     hookimpl,
 )
-from lrms.batch import CONTROL, BatchBackend, command_options, render_script
+from lrms.batch import CONTROL, BatchBackend, Search, command_options
 from lrms.report import JobReport
 from lrms.transport import CommandResult
 
@@ -56,18 +56,10 @@ _QACCT_LOOP = 'qacct=$1; shift; for id; do "$qacct" -j "$id" 2>/dev/null; done; 
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 _RETRY_INTERVAL = 0.5
 _T = TypeVar("_T")
-# The job script's first line after `cd`: the id qsub printed.
-_RECORD_ID = f'echo "$JOB_ID" > {CONTROL}/native_id'
-# Prints "<recorded id>\t<sandbox>" for every sandbox whose job script recorded its id.
-_READ_RECORDS = (
-    f'for d; do if [ -f "$d/{CONTROL}/native_id" ] && read -r id < "$d/{CONTROL}/native_id"; '
-    'then printf "%s\\t%s\\n" "$id" "$d"; fi; done')
 # qacct selects by one account per call: one remote command loops over them; a failing
 # call ends the loop with its status.
 _QACCT_ACCOUNTS = 'qacct=$1; shift; for a; do "$qacct" -A "$a" -j || exit; done'
 _NO_ACCOUNTING_FILE = "No jobs running since startup"  # qacct before any job has ended
-#: A search for ``find_jobs``: {sandbox: job} of the jobs still missing -> {jobid: native id}.
-Search = Callable[[Mapping[str, Job]], dict[str, str]]
 
 
 def account(job: Job) -> str | None:
@@ -113,6 +105,8 @@ class SgeBackend(BatchBackend):
     )
     #: Keys an Application may set in ``extra={"sge": {...}}`` (override the resource's).
     app_options: ClassVar[tuple[str, ...]] = ("queue", "project", "pe", "extra_args")
+    #: The id qsub printed, recorded by the job script.
+    native_id_variable = "$JOB_ID"
 
     def __init__(self, resource: Any) -> None:
         super().__init__(resource)
@@ -165,13 +159,6 @@ class SgeBackend(BatchBackend):
         if tag and "-A" not in free_form:  # (a -A of the user's wins)
             argv += ["-A", tag]
         return [*argv, *free_form, script]
-
-    def render(self, app: Application, job: Job, sandbox: str) -> str:
-        """The job script, recording its job id in the sandbox first (for ``find_jobs``)."""
-        options = self.resource.options
-        prologue = [_RECORD_ID, *(options.get("prologue") or []),
-                    *self.resource.script_lines(app, job)]
-        return render_script(app, job, sandbox, prologue, options.get("epilogue") or [])
 
     def parse_job_id(self, result: CommandResult) -> str:
         try:
@@ -274,8 +261,11 @@ class SgeBackend(BatchBackend):
 
     @hookimpl
     def find_jobs(self, jobs: Sequence[Job]) -> list[bool]:
-        """qstat, then qacct, then the id the job script recorded in the sandbox."""
-        return _find(self, jobs, [self._find_queued, self._find_accounted])
+        return self.find_recorded(jobs)
+
+    def searches(self) -> list[Search]:
+        """qstat, then qacct."""
+        return [self._find_queued, self._find_accounted]
 
     def _find_queued(self, wanted: Mapping[str, Job]) -> dict[str, str]:
         """The user's pending and running jobs, by working directory or account string."""
@@ -324,42 +314,6 @@ class SgeBackend(BatchBackend):
         return ResourceStatus(
             free_slots=max(0, total - used), total_slots=total, user_run=counts.user_running,
             user_queued=counts.user_queued, queued=counts.queued, running=counts.running)
-
-
-def _find(backend: SgeBackend, jobs: Sequence[Job], searches: Sequence[Search]) -> list[bool]:
-    """``find_jobs``: each search for the jobs still missing, then the jobs' own records.
-
-    A job found nowhere is "not found" only if every search worked: the caller
-    would submit it again.  Found jobs get their native id and sandbox.
-    """
-    sandboxes = {job.jobid: posixpath.join(backend.spool, "jobs", job.jobid) for job in jobs}
-    found: dict[str, str] = {}
-    failures: list[str] = []
-    for search in searches:
-        wanted = {sandboxes[job.jobid]: job for job in jobs if job.jobid not in found}
-        if not wanted:
-            break
-        try:
-            found.update(search(wanted))
-        except LRMSError as exc:
-            failures.append(str(exc))
-    missing = {sandboxes[job.jobid]: job.jobid for job in jobs if job.jobid not in found}
-    if missing:
-        result = backend.transport.check(["/bin/sh", "-c", _READ_RECORDS, "sh", *missing])
-        for line in result.text.splitlines():
-            native, _, sandbox = line.partition("\t")
-            if native.strip() and sandbox in missing:
-                found[missing[sandbox]] = native.strip()
-    lost = [job.jobid for job in jobs if job.jobid not in found]
-    if lost and failures:
-        raise LRMSError(
-            f"resource {backend.resource.name}: cannot tell whether {backend.scheduler} "
-            f"accepted job(s) {', '.join(lost)} (their submission was interrupted), as a "
-            f"search failed: {'; '.join(failures)}")
-    for job in jobs:
-        if job.jobid in found:
-            job.native_id, job.sandbox = found[job.jobid], sandboxes[job.jobid]
-    return [job.jobid in found for job in jobs]
 
 
 def _newest(pairs: Iterable[tuple[str, Job | None]]) -> dict[str, str]:

@@ -37,7 +37,7 @@ from lrms import (
     TransportError,
     hookimpl,
 )
-from lrms.batch import CONTROL, BatchBackend, command_options, render_script
+from lrms.batch import CONTROL, BatchBackend, Search, command_options
 from lrms.report import JobReport
 from lrms.transport import CommandResult
 
@@ -67,15 +67,7 @@ _ALREADY_DONE = "already completing or completed"
 _SIGNALS = range(1, 65)  # Linux signal numbers: the shell's exit code 128+N means signal N
 # scontrol shows one job per call: one remote command loops over the ids.
 _SCONTROL_LOOP = 'command=$1; shift; for id; do "$command" show job "$id"; done'
-# The job script's first line after `cd`: the id sbatch printed (an array's for its tasks).
-_RECORD_ID = f'echo "${{SLURM_ARRAY_JOB_ID:-$SLURM_JOB_ID}}" > {CONTROL}/native_id'
-# Prints "<recorded id>\t<sandbox>" for every sandbox whose job script recorded its id.
-_READ_RECORDS = (
-    f'for d; do if [ -f "$d/{CONTROL}/native_id" ] && read -r id < "$d/{CONTROL}/native_id"; '
-    'then printf "%s\\t%s\\n" "$id" "$d"; fi; done')
 _FIND_MARGIN = 86400  # seconds sacct looks back before a job was created (clocks, zones)
-#: A search for ``find_jobs``: {sandbox: job} of the jobs still missing -> {jobid: native id}.
-Search = Callable[[Mapping[str, Job]], dict[str, str]]
 
 
 def _directive(name: str, help: str) -> Option:
@@ -106,6 +98,8 @@ class SlurmBackend(BatchBackend):
     )
     #: Keys an Application may set in ``extra={"slurm": {...}}`` (override the resource's).
     app_options: ClassVar[tuple[str, ...]] = (*DIRECTIVES, "extra_args")
+    #: The id sbatch printed (an array's for its tasks), recorded by the job script.
+    native_id_variable = "${SLURM_ARRAY_JOB_ID:-$SLURM_JOB_ID}"
 
     def __init__(self, resource: Any) -> None:
         super().__init__(resource)
@@ -135,16 +129,12 @@ class SlurmBackend(BatchBackend):
         return [*argv, *options["extra_args"], script]
 
     def render(self, app: Application, job: Job, sandbox: str) -> str:
-        """The job script, recording its job id in the sandbox first (for ``find_jobs``),
-        with control characters dropped from the job name (a newline in ``--job-name``
-        would split scontrol's output)."""
+        """The job script, with control characters dropped from the job name (a newline
+        in ``--job-name`` would split scontrol's output)."""
         name = _printable(app.jobname or "")
         if name != app.jobname:
             app = dataclasses.replace(app, jobname=name)
-        options = self.resource.options
-        prologue = [_RECORD_ID, *(options.get("prologue") or []),
-                    *self.resource.script_lines(app, job)]
-        return render_script(app, job, sandbox, prologue, options.get("epilogue") or [])
+        return super().render(app, job, sandbox)
 
     def parse_job_id(self, result: CommandResult) -> str:
         try:
@@ -257,11 +247,14 @@ class SlurmBackend(BatchBackend):
 
     @hookimpl
     def find_jobs(self, jobs: Sequence[Job]) -> list[bool]:
-        """squeue, then sacct, then the id the job script recorded in the sandbox."""
-        searches = [self._find_queued]
+        return self.find_recorded(jobs)
+
+    def searches(self) -> list[Search]:
+        """squeue, then sacct (with accounting)."""
+        searches: list[Search] = [self._find_queued]
         if self.resource.options["accounting"]:
             searches.append(self._find_accounted)
-        return _find(self, jobs, searches)
+        return searches
 
     def _find_queued(self, wanted: Mapping[str, Job]) -> dict[str, str]:
         """The user's jobs the controller remembers (any state), by working directory."""
@@ -305,42 +298,6 @@ class SlurmBackend(BatchBackend):
             queued=queued, running=running,
             details={"partition": name, "cpus_allocated": allocated, "cpus_idle": idle,
                      "cpus_other": other})
-
-
-def _find(backend: SlurmBackend, jobs: Sequence[Job], searches: Sequence[Search]) -> list[bool]:
-    """``find_jobs``: each search for the jobs still missing, then the jobs' own records.
-
-    A job found nowhere is "not found" only if every search worked: the caller
-    would submit it again.  Found jobs get their native id and sandbox.
-    """
-    sandboxes = {job.jobid: posixpath.join(backend.spool, "jobs", job.jobid) for job in jobs}
-    found: dict[str, str] = {}
-    failures: list[str] = []
-    for search in searches:
-        wanted = {sandboxes[job.jobid]: job for job in jobs if job.jobid not in found}
-        if not wanted:
-            break
-        try:
-            found.update(search(wanted))
-        except LRMSError as exc:
-            failures.append(str(exc))
-    missing = {sandboxes[job.jobid]: job.jobid for job in jobs if job.jobid not in found}
-    if missing:
-        result = backend.transport.check(["/bin/sh", "-c", _READ_RECORDS, "sh", *missing])
-        for line in result.text.splitlines():
-            native, _, sandbox = line.partition("\t")
-            if native.strip() and sandbox in missing:
-                found[missing[sandbox]] = native.strip()
-    lost = [job.jobid for job in jobs if job.jobid not in found]
-    if lost and failures:
-        raise LRMSError(
-            f"resource {backend.resource.name}: cannot tell whether {backend.scheduler} "
-            f"accepted job(s) {', '.join(lost)} (their submission was interrupted), as a "
-            f"search failed: {'; '.join(failures)}")
-    for job in jobs:
-        if job.jobid in found:
-            job.native_id, job.sandbox = found[job.jobid], sandboxes[job.jobid]
-    return [job.jobid in found for job in jobs]
 
 
 def _by_workdir(text: str, wanted: Mapping[str, Job]) -> dict[str, str]:
