@@ -7,9 +7,12 @@ reads or writes the real ``~/.config/lrms``, ``~/.local/share/lrms`` or ``~/.lrm
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import pytest
 
 import lrms
+from lrms.cli import main
 
 
 @pytest.fixture(autouse=True)
@@ -39,3 +42,24 @@ def registered():
     finally:
         for plugin in plugins:
             lrms.unregister(plugin)
+
+
+class Result(NamedTuple):
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch, capsys):
+    """``cli(*args)`` runs ``lrms args`` in this process, in ``tmp_path``, with its own store."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LRMS_STORE", str(tmp_path / "jobs.db"))
+
+    def call(*args: str) -> Result:
+        capsys.readouterr()
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return call

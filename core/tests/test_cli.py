@@ -9,32 +9,8 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import NamedTuple
 
 import pytest
-
-from lrms.cli import main
-
-
-class Result(NamedTuple):
-    code: int
-    out: str
-    err: str
-
-
-@pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):
-    """``cli(*args)`` runs ``lrms args`` in this process, in ``tmp_path``, with its own store."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("LRMS_STORE", str(tmp_path / "jobs.db"))
-
-    def call(*args: str) -> Result:
-        capsys.readouterr()
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return call
 
 
 def stored(cli) -> dict[str, dict]:

@@ -4,32 +4,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import NamedTuple
 
 import pytest
-
-from lrms.cli import main
-
-
-class Result(NamedTuple):
-    code: int
-    out: str
-    err: str
-
-
-@pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):
-    """``cli(*args)`` runs ``lrms args`` in this process, in ``tmp_path``, with its own store."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("LRMS_STORE", str(tmp_path / "jobs.db"))
-
-    def call(*args: str) -> Result:
-        capsys.readouterr()
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return call
 
 
 def jobs_of(cli, *args: str) -> list[dict]:
@@ -53,7 +29,7 @@ def test_params_fill_each_placeholder_as_one_argument(cli, tmp_path):
                "sh", "-c", script + '; echo "$SEED"', "sh", "{1}", "{2}", "x{1}y", "{}")
     assert done.code == 0, done.err
     assert len(done.out.split()) == 2
-    assert main(["wait", "--tag", "p"]) == 0
+    assert cli("wait", "--tag", "p").code == 0
     alpha, beta = jobs_of(cli, "--tag", "p")
     assert (alpha["name"], beta["name"]) == ("sim-alpha", "sim-beta")
     assert alpha["app"]["arguments"][4:] == ["alpha", "1", "xalphay", "alpha 1"]
@@ -66,7 +42,7 @@ def test_params_fill_each_placeholder_as_one_argument(cli, tmp_path):
 def test_params_without_placeholders_append_the_fields(cli, tmp_path):
     (tmp_path / "p.txt").write_text("a b\nc\n")
     assert cli("submit", "--params", "p.txt", "--", "echo", "got").code == 0
-    assert main(["wait"]) == 0
+    assert cli("wait").code == 0
     first, second = jobs_of(cli)
     assert (first["name"], second["name"]) == ("echo-1", "echo-2")
     assert stdout_of(tmp_path, first) == "got a b\n"
@@ -117,7 +93,7 @@ def test_file_yaml_one_job_per_entry(cli, tmp_path):
     (spec / "apps.yaml").write_text(APPS_YAML)
     done = cli("submit", "--file", "spec/apps.yaml", "--tag", "f", "--walltime", "10min")
     assert done.code == 0, done.err
-    assert main(["wait", "--tag", "f"]) == 0
+    assert cli("wait", "--tag", "f").code == 0
     first, second = jobs_of(cli, "--tag", "f")
     assert first["name"] == "first" and second["name"] == "echo"
     assert stdout_of(tmp_path, first) == "from the input\nhello\n"  # inputs: relative to the file
