@@ -7,7 +7,8 @@ what is specific to its scheduler: its commands and arguments, the parsing of
 their output, and its state table.  A subclass implements:
 
 * ``submit_argv(app, job, script)``: the submit command line (directives as arguments);
-* ``parse_job_id(result)``: the native id from the submit command's output;
+* ``parse_job_id(result)``: the native id from the submit command's output (raise
+  ``ValueError`` saying what is wrong; the base adds the resource and stderr);
 * ``query(jobs)``: one :class:`~lrms.report.JobReport` per job the scheduler knows,
   keyed by native id, with as few commands as the scheduler allows;
 * ``cancel_argv(job)`` and the ``get_resource_status`` hook;
@@ -221,7 +222,11 @@ class BatchBackend(SandboxBackend):
                 raise SubmissionRefused(
                     f"resource {self.resource.name}: {self.scheduler} refused job {job.jobid} "
                     f"({app.jobname!r}): {said or f'exit {result.returncode}, no message'}")
-            job.native_id = self.parse_job_id(result)
+            try:
+                job.native_id = self.parse_job_id(result)
+            except ValueError as exc:
+                raise LRMSError(f"resource {self.resource.name}: {exc} "
+                                f"(stderr: {result.error_text or 'empty'})") from None
         except BaseException:
             self.transport.remove(sandbox, recursive=True)
             job.sandbox = None

@@ -117,10 +117,7 @@ class AtBackend(BatchBackend):
                 self.command("batch")]
 
     def parse_job_id(self, result: CommandResult) -> str:
-        try:
-            return parse_submitted(result.error_text or result.text)
-        except ValueError as exc:
-            raise LRMSError(f"resource {self.resource.name}: {exc}") from None
+        return parse_submitted(result.error_text or result.text)
 
     # -- states -----------------------------------------------------------------
 

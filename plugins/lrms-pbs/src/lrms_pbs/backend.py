@@ -155,10 +155,7 @@ class PbsBackend(BatchBackend):
         return [*argv, *self._resource_args(app), *options["extra_args"], script]
 
     def parse_job_id(self, result: CommandResult) -> str:
-        try:
-            return parse_qsub_id(result.text)
-        except ValueError as exc:
-            raise LRMSError(f"resource {self.resource.name}: {exc}") from None
+        return parse_qsub_id(result.text)
 
     # -- state -------------------------------------------------------------------
 

@@ -161,11 +161,7 @@ class SgeBackend(BatchBackend):
         return [*argv, *free_form, script]
 
     def parse_job_id(self, result: CommandResult) -> str:
-        try:
-            return parse_qsub_terse(result.text)
-        except ValueError as exc:
-            raise LRMSError(f"resource {self.resource.name}: {exc} "
-                            f"(stderr: {result.error_text or 'empty'})") from None
+        return parse_qsub_terse(result.text)
 
     def cancel_argv(self, job: Job) -> list[str]:
         return [self.command("qdel"), job.native_id or ""]

@@ -137,11 +137,7 @@ class SlurmBackend(BatchBackend):
         return super().render(app, job, sandbox)
 
     def parse_job_id(self, result: CommandResult) -> str:
-        try:
-            return parse_sbatch_id(result.text)
-        except ValueError as exc:
-            raise LRMSError(f"resource {self.resource.name}: {exc} "
-                            f"(stderr: {result.error_text or 'empty'})") from None
+        return parse_sbatch_id(result.text)
 
     def cancel_argv(self, job: Job) -> list[str]:
         return [self.command("scancel"), job.native_id or ""]
