@@ -264,9 +264,7 @@ class Engine:
         waiting = self.store.jobs(states=[State.NEW])
         if not waiting:
             return
-        in_flight: dict[str, int] = defaultdict(int)
-        for job in self.store.jobs(states=ACTIVE):
-            in_flight[job.resource or ""] += 1
+        in_flight: dict[str, int] = defaultdict(int, self.store.active_by_resource())
         blocked: set[str] = set()
         for job in waiting:
             try:

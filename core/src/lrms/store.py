@@ -302,6 +302,17 @@ class JobStore:
                 "choose it with --store or LRMS_STORE; 'lrms status' lists this store's jobs)")
         return Job.from_json(row[0])
 
+    def active_by_resource(self) -> dict[str, int]:
+        """Number of active jobs (see ``ACTIVE``) per resource name."""
+        rows = self._db.execute(
+            "SELECT coalesce(resource, ''), state, count(*) FROM jobs GROUP BY resource, state")
+        active = {state.value for state in ACTIVE}
+        counts: dict[str, int] = {}
+        for resource, state, count in rows:
+            if state in active:
+                counts[resource] = counts.get(resource, 0) + count
+        return counts
+
     def counts(self) -> dict[str, int]:
         """Number of current jobs by state name."""
         rows = self._db.execute(
