@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 
 from .application import Application
 from .errors import LRMSError, SubmissionRefused
+from .exitstatus import split_status
 from .hookspecs import hookimpl
 from .job import Job
 from .options import Option, check_options
@@ -266,11 +267,10 @@ class BatchBackend(SandboxBackend):
             return JobReport(native, State.UNKNOWN, message=(
                 f"{self.scheduler} no longer knows job {native} and its script left no "
                 "exit status"))
-        if 128 < code <= 128 + 64:  # the shell's 128+N for a program killed by signal N
-            return JobReport(native, State.TERMINATED, "exit-file", signal=code - 128,
-                             reason=TerminationReason.SIGNALLED)
-        return JobReport(native, State.TERMINATED, "exit-file", exitcode=code,
-                         reason=TerminationReason.EXITED)
+        exitcode, signal = split_status(code)
+        return JobReport(native, State.TERMINATED, "exit-file", exitcode=exitcode, signal=signal,
+                         reason=TerminationReason.EXITED if signal is None
+                         else TerminationReason.SIGNALLED)
 
     @hookimpl
     def cancel_job(self, job: Job) -> bool:

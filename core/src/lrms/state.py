@@ -36,6 +36,7 @@ class TerminationReason(str, enum.Enum):
     MEMORY_EXCEEDED = "memory_exceeded"      # killed for using more memory than requested
     NODE_FAILURE = "node_failure"            # the node or the scheduler failed the job
     SUBMISSION_FAILED = "submission_failed"  # never ran: rejected, or could not start
+    LOST = "lost"                            # its supervisor died: the outcome is not known
     UNKNOWN = "unknown"                      # the resource did not say
 
     def __str__(self) -> str:
