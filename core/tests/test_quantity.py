@@ -287,3 +287,39 @@ def test_duration_formats_never_shrink(seconds):
     duration = Duration(seconds)
     assert Duration(duration.to_slurm()) >= duration
     assert Duration(duration.to_slurm()).seconds - duration.seconds <= 1
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("13378420kb", 13378420 * 1024), ("8gb", 8 * 1024**3), ("512", 512), ("0b", 0),
+    ("4mw", 4 * 1024**2 * 8), ("1.5GB", round(1.5 * 1024**3)),
+])
+def test_memory_from_pbs(text, expected):
+    assert Memory.from_pbs(text).bytes == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("5.867MB", round(5.867 * 1024**2)), ("10G", 10 * 1024**3), ("10g", 10 * 1000**3),
+    ("0.000", 0), ("512.000", 512), ("46.137KB", round(46.137 * 1024)), ("2m", 2 * 1000**2),
+])
+def test_memory_from_sge(text, expected):
+    assert Memory.from_sge(text).bytes == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("43s", 43), ("10", 10), ("0.248", 0.248), ("00:01:00", 60), ("1:02:03:04", 93784),
+])
+def test_duration_from_sge(text, expected):
+    assert Duration.from_sge(text).seconds == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("text", ["n/a", "", "INFINITY", "1:2:3:4:5", "-1", "4 h"])
+def test_duration_from_sge_refuses(text):
+    with pytest.raises(ValueError, match="Grid Engine time"):
+        Duration.from_sge(text)
+
+
+@pytest.mark.parametrize(("parse", "text"), [(Memory.from_pbs, "8xb"), (Memory.from_sge, "N/A"),
+                                             (Memory.from_pbs, ""), (Memory.from_sge, "4 GiB")])
+def test_scheduler_sizes_refuse(parse, text):
+    with pytest.raises(ValueError, match="size"):
+        parse(text)

@@ -23,6 +23,10 @@ _MEMORY_UNITS = {
     "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4, "pib": 1024**5,
 }
 _MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]*)\s*$")
+_BINARY = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
+_PBS_WORD = 8  # PBS "w": a word of 8 bytes
+_PBS_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*([kmgtp]?)([bw]?)\s*$", re.IGNORECASE)
+_SGE_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kKmMgGtTpP]?)[bB]?\s*$")
 
 
 @functools.total_ordering
@@ -64,6 +68,28 @@ class Memory:
         except KeyError:
             raise ValueError(f"unknown memory unit {unit!r}") from None
         return cls(round(amount * factor))
+
+    @classmethod
+    def from_pbs(cls, text: str) -> Memory:
+        """A PBS size (``13378420kb``, ``8gb``, ``512``, ``4mw``): binary units, ``b``
+        bytes or ``w`` words of 8 bytes."""
+        match = _PBS_SIZE_RE.match(text)
+        if not match:
+            raise ValueError(f"invalid PBS size {text!r}: expected e.g. '8gb' or '1024kb'")
+        amount, prefix, unit = match.groups()
+        factor = _BINARY[prefix.lower()] * (_PBS_WORD if unit.lower() == "w" else 1)
+        return cls(round(float(amount) * factor))
+
+    @classmethod
+    def from_sge(cls, text: str) -> Memory:
+        """A Grid Engine size (sge_types(1)): ``10G``/``13.152M`` binary, ``10g`` decimal,
+        a trailing ``B`` allowed (qacct's ``5.867MB``), no unit bytes."""
+        match = _SGE_SIZE_RE.match(text)
+        if not match:
+            raise ValueError(f"invalid Grid Engine size {text!r}: expected e.g. '4G' or '512M'")
+        amount, prefix = match.groups()
+        power = "kmgtp".find(prefix.lower()) + 1 if prefix else 0
+        return cls(round(float(amount) * (1024 if prefix.isupper() else 1000) ** power))
 
     @property
     def bytes(self) -> int:
@@ -155,6 +181,7 @@ _DURATION_UNITS = {
     "w": 604800, "week": 604800, "weeks": 604800,
 }
 _DURATION_TERM = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]+)\s*")
+_SGE_NUMBER = re.compile(r"\d+(?:\.\d*)?|\.\d+")
 _DURATION_CLOCK = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+(?:\.\d*)?))?$")
 
 
@@ -188,6 +215,16 @@ class Duration:
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Duration is immutable")
+
+    @classmethod
+    def from_sge(cls, text: str) -> Duration:
+        """A Grid Engine time: seconds (``43s``, ``10``, ``0.248``) or ``[[[D:]H:]M:]S``."""
+        stripped = text.strip()
+        parts = stripped[:-1].split(":") if stripped.endswith("s") else stripped.split(":")
+        if not 0 < len(parts) <= 4 or not all(_SGE_NUMBER.fullmatch(p) for p in parts):
+            raise ValueError(f"invalid Grid Engine time {text!r}: expected seconds or H:M:S")
+        factors = (1, 60, 3600, 86400)
+        return cls(sum(float(p) * f for p, f in zip(reversed(parts), factors, strict=False)))
 
     @property
     def seconds(self) -> float:

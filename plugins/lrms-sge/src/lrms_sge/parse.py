@@ -90,7 +90,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 import re
 import xml.etree.ElementTree as ET
 
@@ -293,51 +292,31 @@ def parse_cluster_slots(text: str) -> tuple[int, int]:
 # ---------------------------------------------------------------------------------------
 # units
 
-_SGE_MEMORY_RE = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)\s*([KMGTP]?)B?$", re.IGNORECASE)
-_BINARY = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5}
-
-
 def _usage_memory(text: str) -> Memory | None:
-    """``5.867MB``, ``13.152M``, ``0.000B``, ``0.000`` (binary units) -> Memory; N/A -> None."""
-    match = _SGE_MEMORY_RE.match(text.strip())
-    if not match:
+    """``5.867MB``, ``13.152M``, ``0.000B``, ``0.000`` -> Memory; N/A -> None."""
+    try:
+        return Memory.from_sge(text)
+    except ValueError:
         return None
-    return Memory(round(float(match.group(1)) * _BINARY[match.group(2).upper()]))
 
 
 def _seconds(text: str) -> float | None:
     """``43s``, ``10``, ``0.248``, ``00:01:00``, ``1:02:03:04`` (d:h:m:s) -> seconds."""
-    text = text.strip()
-    if text.lower() in ("", "n/a", "infinity", "undefined"):
-        return None
-    if text.endswith("s"):
-        text = text[:-1]
-    try:
-        parts = [float(p) for p in text.split(":")]
-    except ValueError:
-        return None
-    if len(parts) > 4 or not all(math.isfinite(p) and p >= 0 for p in parts):
-        return None
-    seconds = 0.0
-    for part, factor in zip(reversed(parts), (1, 60, 3600, 86400), strict=False):
-        seconds += part * factor
-    return seconds
+    duration = _duration(text)
+    return None if duration is None else duration.seconds
 
 
 def _duration(text: str) -> Duration | None:
-    seconds = _seconds(text)
-    return None if seconds is None else Duration(seconds)
-
-
-_REQUEST_MEMORY_RE = re.compile(r"^(\d+(?:\.\d*)?)([kKmMgGtT]?)$")
-_REQUEST_FACTORS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4,
-                    "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+    try:
+        return Duration.from_sge(text)
+    except ValueError:
+        return None
 
 
 def _request_bytes(text: str) -> float | None:
     """A memory request in sge_types(1) syntax (``10G`` binary, ``10g`` decimal)."""
-    match = _REQUEST_MEMORY_RE.match(text.strip())
-    return None if not match else float(match.group(1)) * _REQUEST_FACTORS[match.group(2)]
+    memory = _usage_memory(text)
+    return None if memory is None else float(memory.bytes)
 
 
 def _category_limits(category: str) -> dict[str, str]:
