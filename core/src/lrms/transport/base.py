@@ -14,6 +14,8 @@ from ..errors import CommandFailed
 
 __all__ = ["CommandResult", "FileStat", "Transport"]
 
+_SHOWN_ARGV = 200  # characters of a failed command shown in its error
+
 
 @dataclasses.dataclass(frozen=True)
 class CommandResult:
@@ -85,12 +87,19 @@ class Transport(abc.ABC):
         """Like :meth:`run`, but raise :class:`~lrms.errors.CommandFailed` on a non-zero exit."""
         result = self.run(argv, stdin=stdin, timeout=timeout)
         if result.returncode != 0:
-            raise CommandFailed(
-                f"{shlex.join(argv)!s} failed on {self.host} (exit {result.returncode}): "
-                f"{result.error_text or result.text.strip() or 'no output'}",
-                returncode=result.returncode, stdout=result.stdout, stderr=result.stderr,
-            )
+            raise self.failure(result)
         return result
+
+    def failure(self, result: CommandResult, context: str = "") -> CommandFailed:
+        """The :class:`~lrms.errors.CommandFailed` for ``result`` (``context`` leads the
+        message, e.g. ``"resource hpc: "``): the command, the host, its exit and what it said."""
+        shown = shlex.join(result.argv)
+        if len(shown) > _SHOWN_ARGV:
+            shown = shown[:_SHOWN_ARGV] + " ..."
+        said = result.error_text or result.text.strip() or "no output"
+        return CommandFailed(
+            f"{context}{shown} failed on {self.host} (exit {result.returncode}): {said}",
+            returncode=result.returncode, stdout=result.stdout, stderr=result.stderr)
 
     @abc.abstractmethod
     def put(self, local_path: str, remote_path: str) -> None:
