@@ -242,6 +242,38 @@ def test_pbspro_qstat_f_running_gadi() -> None:
     assert report.exitcode is None and report.reason is None
 
 
+def test_pbspro_qstat_f_bash_function() -> None:
+    """Recorded (sanitised) `qstat -f` from PBS Professional on a Gadi-like system
+    (aiida-core PR #7400 test data): a job submitted with ``qsub -V`` whose
+    Variable_List holds an exported bash function.  Its body lines start in
+    column 0 or with one space; they are part of the value, joined with newlines."""
+    jobs = parse_qstat_f(read("pbspro/qstat-f-bash-function.txt"))
+    assert len(jobs) == 1
+    job = jobs[0]
+    assert job[JOB_ID] == "171389798.mycluster"
+    assert (job["job_state"], job["substate"]) == ("Q", "10")
+    assert job["Job_Name"] == "script.sh"
+    assert job["queue"] == "normal-exec"
+    assert job["Resource_List.select"] == (
+        "1:ncpus=1:mpiprocs=1:mem=524288000:job_tags=normal:jobfs=104857600")
+    assert job["Resource_List.walltime"] == "10:00:00"
+    variables = job["Variable_List"]
+    assert variables.startswith("PBS_O_HOME=/,PBS_O_PATH=/path/to/scripts:")
+    assert (",MY_VARIABLE=1,MY_VARIABLE_2=2,"
+            "BASH_FUNC_my_func_multiline%%=() {  if true; then\n"
+            " echo foo; else\n"
+            " echo bar; fi\n"
+            "},_=/opt/pbs/default/bin/qsub,PBS_O_QUEUE=normal") in variables
+    assert variables.endswith(",PBS_O_QUEUE=normal")
+    assert job["etime"] == "Wed Jun 17 04:50:46 2026"
+    assert job["Submit_arguments"] == "-V script.sh"
+    assert job["project"] == "proj"
+    assert job["Submit_Host"] == "user@mycluster.cluster"
+    assert len(job) == 35
+    report = report_from_attributes(job, "pbspro")
+    assert (report.state, report.raw_state) == (State.SUBMITTED, "Q")
+
+
 AURORA = ".aurora-pbs-0001.hostmgmt.cm.aurora.alcf.anl.gov"
 
 
@@ -679,6 +711,7 @@ FIXTURE_TESTS = {
     "pbspro/qstat-f-multi-QRH.txt": "test_pbspro_qstat_f_multi_qrh",
     "pbspro/qstat-f-gadi-space-continuation.txt": "test_pbspro_qstat_f_gadi_space_continuation",
     "pbspro/qstat-f-running-gadi.txt": "test_pbspro_qstat_f_running_gadi",
+    "pbspro/qstat-f-bash-function.txt": "test_pbspro_qstat_f_bash_function",
     "pbspro/qstat-xf-json-held-queued-deleted.json":
         "test_pbspro_qstat_xf_json_held_queued_deleted",
     "pbspro/qstat-xf-json-running.json": "test_pbspro_qstat_xf_json_running",
@@ -985,6 +1018,32 @@ def test_qstat_f_continuations() -> None:
     assert job["comment"] == "a{  b"
     assert job["Variable_List"] == "A=1,B=2,C=3"
     assert "B" not in job and job["job_state"] == "Q"
+
+
+def test_qstat_f_value_lines_never_set_attributes() -> None:
+    """Synthetic: lines of a multi-line value (column 0, or indented by 1-3 or 5-7
+    spaces) belong to the value, even when they look like ``job_state = C``; only
+    lines at the block's attribute indentation (4 spaces here) are attributes.
+    A blank line inside a value is kept; blank lines before an attribute are not."""
+    text = ("Job Id: 9.s\n"
+            "    job_state = R\n"
+            "    Variable_List = A=1,BASH_FUNC_f%%=() {  echo x;\n"
+            " job_state = C\n"
+            "Exit_status = 0\n"
+            "\n"
+            "   Job Id: 10.s\n"
+            "      substate = 92\n"
+            "},B=2,\n"
+            "\tC=3\n"
+            "\n"
+            "    queue = q\n")
+    (job,) = parse_qstat_f(text)
+    assert job == {
+        JOB_ID: "9.s", "job_state": "R", "queue": "q",
+        "Variable_List": ("A=1,BASH_FUNC_f%%=() {  echo x;\n job_state = C\nExit_status = 0"
+                          "\n\n   Job Id: 10.s\n      substate = 92\n},B=2,C=3")}
+    report = report_from_attributes(job, "pbspro")
+    assert (report.state, report.exitcode) == (State.RUNNING, None)
 
 
 def test_qstat_f_deeper_copy() -> None:

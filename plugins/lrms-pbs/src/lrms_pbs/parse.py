@@ -29,10 +29,10 @@ Decisions (see the tables for sources):
 * ``M`` (moved to another server, PBS Pro) is UNKNOWN: the job is no longer here.
 * Exit status ``256+N`` (1 <= N <= 64) is "killed by signal N": the MoM records
   ``WTERMSIG + 0x100`` when the job's top shell itself dies of a signal (both
-  dialects; Torque's ``271`` for a cancelled job is 256+15).  ``128+N`` is the
-  shell reporting that its child died of signal N; PBS RG Table 11-1 reads it
-  as a signal too, so it is one here (a script that runs ``exit 137`` looks the
-  same; :attr:`lrms.Job.returncode` is 128+N either way).  A signalled report
+  dialects; Torque's ``271`` for a cancelled job is 256+15).  Every other
+  non-negative status is a shell's, read by the core's one rule
+  (:func:`lrms.exitstatus.split_status`: 129..192 is signal 1..64, 255 is exit
+  255); PBS RG Table 11-1 reads ``128+N`` as a signal too.  A signalled report
   has ``exitcode=None`` and ``signal=N``.
 * A negative exit status is the server's own ``JOB_EXEC_*`` code: no program
   exit code exists, so ``exitcode`` is None; the reason comes from the table
@@ -46,8 +46,8 @@ Decisions (see the tables for sources):
 * ``tracejob``: MoM messages "<walltime|cput|mem> N exceeded limit M" and
   "deleted at request of" override a signal/non-zero exit's reason.
 * ``max_memory`` is ``resources_used.mem`` (resident), else
-  ``resources_used.vmem``.  PBS size units are binary (``kb`` = 1024 bytes) and
-  a word (``w``) is 8 bytes.
+  ``resources_used.vmem``, read by :meth:`lrms.Memory.from_pbs` (binary units,
+  a word ``w`` is 8 bytes).
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ import re
 from collections.abc import Mapping
 from typing import Literal
 
+from lrms.exitstatus import SIGNAL_MAX, split_status
 from lrms.quantity import Duration, Memory
 from lrms.report import JobReport
 from lrms.state import State, TerminationReason
@@ -223,11 +224,6 @@ JOB_NAME_RULES: dict[str, tuple[int, str]] = {
     "torque": (15, r"[^A-Za-z0-9_.+-]"),
 }
 
-_SIGNAL_LIMIT = 64            # highest signal number decoded from an exit status
-_WORD_BYTES = 8               # PBS "w" (word) size unit
-_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*([kmgtp]?)([bw]?)\s*$", re.IGNORECASE)
-
 # ---------------------------------------------------------------------------
 # qstat -f (text) and qstat -f -F json
 # ---------------------------------------------------------------------------
@@ -243,24 +239,37 @@ def _indent(line: str) -> int:
 def parse_qstat_f(text: str) -> list[dict[str, str]]:
     """Split ``qstat -f`` output into one raw attribute dict per job, in order.
 
-    A ``Job Id: X`` line starts a block (stored under :data:`JOB_ID`); ``key =
-    value`` lines are attributes.  A line starting with a TAB, or with 8 or more
-    spaces (copies where the TAB was expanded) and deeper than the block's
-    first attribute line, continues the previous value and is appended with
-    no separator (one TAB, or 8 spaces, removed).  Where a block's first
-    attribute line is indented with one TAB (Slurm's Torque wrapper), TAB-indented
-    ``key = value`` lines are attributes.  Empty lines are skipped, never treated
-    as job separators.  Lines that fit none of this are ignored.
+    A ``Job Id: X`` line (column 0) starts a block (stored under :data:`JOB_ID`).
+    The block's first ``key = value`` line fixes its attribute indentation (4
+    spaces on PBS Pro and Torque; one TAB on Slurm's Torque wrapper); later
+    ``key = value`` lines at exactly that indentation are attributes.  Every
+    other line belongs to the value of the attribute before it:
+
+    * a line starting with a TAB, or with 8 or more spaces (copies where the TAB
+      was expanded) and deeper than the attributes, is qstat wrapping a long
+      line: it is appended with no separator (one TAB, or 8 spaces, removed);
+    * any other line (column 0, or indented by fewer than 8 spaces, e.g. the body
+      of an exported bash function in ``Variable_List``) is a line of a
+      multi-line value: it is appended after a newline, as it is, so a line that
+      looks like ``job_state = C`` never sets an attribute.
+
+    Empty lines are never job separators: inside a multi-line value they are kept
+    (as newlines), before an attribute or a ``Job Id:`` line they are dropped.
+    Lines before the first attribute of a block are ignored.  The text form
+    cannot tell a value line indented exactly like the attributes and shaped
+    ``key = value`` from an attribute; ``qstat -F json`` has no such ambiguity.
     """
     jobs: list[dict[str, str]] = []
     job: dict[str, str] | None = None
     key: str | None = None
     attr_indent: int | None = None
     tab_attrs = False
-    for raw in text.splitlines():
-        line = raw.rstrip("\r\n")
+    blanks = 0
+    for line in text.splitlines():
         if not line.strip():
+            blanks += 1
             continue
+        pending, blanks = blanks, 0
         match = _JOB_ID_LINE.match(line)
         if match:
             job = {JOB_ID: match.group(1)}
@@ -269,27 +278,27 @@ def parse_qstat_f(text: str) -> list[dict[str, str]]:
             continue
         if job is None:
             continue
-        tabbed = line.startswith("\t") and not line[1:2].isspace()
-        if tabbed and attr_indent is None:
-            tab_attrs, attr_indent = True, 8
-        match = _ATTR_LINE.match(line[1:]) if tabbed and tab_attrs else None
-        if match:
-            key = match.group(1)
-            job[key] = match.group(2) or ""
-            continue
         spaces = _indent(line)
-        if line.startswith("\t") or (
-                attr_indent is not None and spaces >= 8 and spaces > attr_indent):
-            if key is not None and attr_indent is not None:
-                width = 8 if attr_indent < 8 else attr_indent + 4
-                job[key] += line[1:] if line.startswith("\t") else line[min(spaces, width):]
-            continue
-        match = _ATTR_LINE.match(line.strip(" "))
+        tabbed = line.startswith("\t") and not line[1:2].isspace()
+        if attr_indent is None:
+            match = _ATTR_LINE.match(line[1:] if tabbed else line[spaces:])
+            if match:
+                tab_attrs, attr_indent = tabbed, 8 if tabbed else spaces
+        elif tab_attrs:
+            match = _ATTR_LINE.match(line[1:]) if tabbed else None
+        else:
+            match = _ATTR_LINE.match(line[spaces:]) if spaces == attr_indent else None
         if match:
-            if attr_indent is None:
-                attr_indent = spaces
             key = match.group(1)
             job[key] = match.group(2) or ""
+        elif key is None or attr_indent is None:
+            continue
+        elif line.startswith("\t"):
+            job[key] += line[1:]
+        elif spaces >= 8 and spaces > attr_indent:
+            job[key] += line[min(spaces, 8 if attr_indent < 8 else attr_indent + 4):]
+        else:
+            job[key] += "\n" * (pending + 1) + line
     return jobs
 
 
@@ -352,12 +361,10 @@ def _check_flavour(flavour: str) -> None:
 
 def parse_size(text: str) -> Memory | None:
     """A PBS size (``13378420kb``, ``0b``, ``8gb``, ``512``, ``4mw``) or None."""
-    match = _SIZE_RE.match(text)
-    if not match:
+    try:
+        return Memory.from_pbs(text)
+    except ValueError:
         return None
-    amount, prefix, unit = match.groups()
-    factor = _SIZE_UNITS[prefix.lower()] * (_WORD_BYTES if unit.lower() == "w" else 1)
-    return Memory(round(float(amount) * factor))
 
 
 def parse_duration(text: str) -> Duration | None:
@@ -409,11 +416,10 @@ def decode_exit_status(
             return None, None, _R.UNKNOWN, f"PBS exit status {status} (unknown JOB_EXEC code)"
         name, meaning, reason = entry
         return None, None, reason, f"{name} ({status}): {meaning}"
-    if 256 < status <= 256 + _SIGNAL_LIMIT:
+    if 256 < status <= 256 + SIGNAL_MAX:
         return None, status - 256, _R.SIGNALLED, None
-    if 128 < status <= 128 + _SIGNAL_LIMIT:
-        return None, status - 128, _R.SIGNALLED, None
-    return status, None, _R.EXITED, None
+    exitcode, signal = split_status(status)
+    return exitcode, signal, _R.EXITED if signal is None else _R.SIGNALLED, None
 
 
 def _outcome(
