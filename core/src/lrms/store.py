@@ -9,20 +9,27 @@ a claim left by a process that died mid-submission is found by
 :meth:`JobStore.stale_claims`.
 
 A file that is not an lrms store, or one written by a newer lrms (a higher
-schema version), is refused and never modified.
+schema version), is refused and never modified; so is a damaged one
+(``database disk image is malformed``): a process checks the file
+(``PRAGMA quick_check``) before it first writes to it.  A row whose record
+cannot be read (invalid JSON, not a job, another job's record) is skipped by
+every listing and reported once through ``on_unreadable``; it is never
+rewritten, and :meth:`JobStore.get` refuses it with the same message.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import shlex
 import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from .errors import StoreError, UnknownJob
+from .errors import LRMSError, StoreError, UnknownJob
 from .job import Job
 from .state import State
 
@@ -73,8 +80,12 @@ _SET = (
 _UPDATE = _SET + " WHERE jobid=:jobid"
 _UPDATE_RELEASE = _SET + ", claim=NULL WHERE jobid=:jobid"
 
+log = logging.getLogger(__name__)
+
 ACTIVE = (State.SUBMITTED, State.RUNNING, State.STOPPED, State.TERMINATING, State.UNKNOWN)
 _STALE_CLAIM = 3600.0  # a claim this old is stale even if its owner looks alive
+# What reading a damaged record can raise (json.JSONDecodeError is a ValueError).
+_BAD_RECORD = (ValueError, TypeError, KeyError, AttributeError, IndexError, LRMSError)
 
 
 def default_store_path() -> str:
@@ -105,11 +116,35 @@ def _owner_alive(owner: str) -> bool:
     return True
 
 
-class JobStore:
-    """Jobs by id, with the engine's bookkeeping (see :class:`~lrms.Job`)."""
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    """True for SQLite's "database disk image is malformed" (SQLITE_CORRUPT)."""
+    name = getattr(exc, "sqlite_errorname", None)  # Python 3.11+
+    return name == "SQLITE_CORRUPT" if name is not None else "malformed" in str(exc)
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, ValueError) and exc.__class__.__name__ == "JSONDecodeError":
+        return f"invalid JSON: {exc}"
+    return f"not a job record: {type(exc).__name__}: {exc}"
+
+
+class JobStore:
+    """Jobs by id, with the engine's bookkeeping (see :class:`~lrms.Job`).
+
+    ``on_unreadable`` receives one message per unreadable row met (default: a
+    logged warning); :attr:`unreadable` maps their job ids to those messages.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        on_unreadable: Callable[[str], None] | None = None,
+    ) -> None:
         self.path = os.path.abspath(os.fspath(path)) if path is not None else default_store_path()
+        self.on_unreadable: Callable[[str], None] = on_unreadable or log.warning
+        self.unreadable: dict[str, str] = {}
+        self._checked = False
         existed = os.path.exists(self.path)
         if not existed:
             os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
@@ -124,9 +159,7 @@ class JobStore:
             self._open(existed)
         except sqlite3.DatabaseError as exc:
             self._db.close()
-            raise StoreError(
-                f"{self.path} is not a usable lrms job store ({exc}); it was left untouched: "
-                "move it away or choose another with --store / LRMS_STORE") from None
+            raise self._refusal(exc) from None
         except BaseException:
             self._db.close()
             raise
@@ -159,16 +192,62 @@ class JobStore:
                 db.execute(f"PRAGMA application_id = {_APPLICATION_ID}")
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
+    def _refusal(self, exc: sqlite3.DatabaseError) -> StoreError:
+        """The error for a file SQLite cannot read; it says what to do."""
+        if _damaged(exc):
+            return self._damage(str(exc))
+        return StoreError(
+            f"{self.path} is not a usable lrms job store ({exc}); it was left untouched: "
+            "move it away or choose another with --store / LRMS_STORE")
+
+    def _damage(self, problem: str) -> StoreError:
+        root, _ = os.path.splitext(self.path)
+        recover = (f"sqlite3 {shlex.quote(self.path)} .recover | "
+                   f"sqlite3 {shlex.quote(root + '-recovered.db')}")
+        return StoreError(
+            f"job store {self.path} is damaged ({problem}); it was left untouched: recover its "
+            f"jobs with '{recover}' and use that file with --store / LRMS_STORE, or move the "
+            "damaged file aside to start a new store")
+
+    @contextmanager
+    def _guarded(self) -> Iterator[sqlite3.Connection]:
+        """The connection; a damaged file raises :meth:`_refusal`'s error."""
+        try:
+            yield self._db
+        except sqlite3.DatabaseError as exc:
+            if not _damaged(exc):
+                raise
+            raise self._refusal(exc) from None
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._guarded() as db:
+            return db.execute(sql, params).fetchall()
+
+    def check(self) -> None:
+        """Raise :class:`StoreError` if the file is damaged (``PRAGMA quick_check``).
+
+        Done once per store object, at the latest before its first write.
+        """
+        if self._checked:
+            return
+        problems = [row[0] for row in self._query("PRAGMA quick_check")]
+        if problems != ["ok"]:
+            raise self._damage(f"database disk image is malformed: {problems[0]}")
+        self._checked = True
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (``BEGIN IMMEDIATE``: writers queue, readers go on)."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        self.check()
+        with self._guarded() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
     def close(self) -> None:
         self._db.close()
@@ -233,15 +312,16 @@ class JobStore:
 
     def stale_claims(self) -> list[Job]:
         """Jobs claimed for submission by a process that is gone (no native id recorded)."""
-        rows = self._db.execute(
-            "SELECT claim, resource, data FROM jobs WHERE claim IS NOT NULL AND "
-            "native_id IS NULL").fetchall()
+        rows = self._query(
+            "SELECT claim, resource, seq, jobid, data FROM jobs WHERE claim IS NOT NULL AND "
+            "native_id IS NULL")
         jobs = []
-        for claim, resource, data in rows:
+        for claim, resource, *row in rows:
             if not _owner_alive(claim):
-                job = Job.from_json(data)
-                job.resource = resource
-                jobs.append(job)
+                job = self._readable(*row)
+                if job is not None:
+                    job.resource = resource
+                    jobs.append(job)
         return jobs
 
     def replace(self, old: Job, new: Job) -> None:
@@ -258,6 +338,29 @@ class JobStore:
                        for job in jobs)
 
     # -- reading ----------------------------------------------------------------
+
+    def _decode(self, seq: int, jobid: str, data: Any) -> Job | str:
+        """The row's job, or why it cannot be read (a message naming the job and this file)."""
+        try:
+            job = Job.from_json(data)
+            if job.jobid != jobid:
+                raise ValueError(f"it holds the record of job {job.jobid!r}")
+        except _BAD_RECORD as exc:
+            delete = f"DELETE FROM jobs WHERE seq = {int(seq)}"  # noqa: S608 (shown, never run)
+            forget = shlex.join(["sqlite3", self.path, delete])
+            return (f"job {jobid} in job store {self.path} cannot be read ({_why(exc)}); it is "
+                    f"skipped and left untouched: repair its row, or delete it with: {forget}")
+        return job
+
+    def _readable(self, seq: int, jobid: str, data: Any) -> Job | None:
+        """The row's job; None (reported once through ``on_unreadable``) if unreadable."""
+        job = self._decode(seq, jobid, data)
+        if isinstance(job, Job):
+            return job
+        if jobid not in self.unreadable:
+            self.unreadable[jobid] = job
+            self.on_unreadable(job)
+        return None
 
     def jobs(
         self,
@@ -281,30 +384,32 @@ class JobStore:
             params.append(tag)
         if current_only:
             where.append("replaced_by IS NULL")
-        sql = "SELECT data FROM jobs"
+        sql = "SELECT seq, jobid, data FROM jobs"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        rows = self._db.execute(sql + " ORDER BY seq", params).fetchall()
-        return [Job.from_json(row[0]) for row in rows]
+        jobs = (self._readable(*row) for row in self._query(sql + " ORDER BY seq", params))
+        return [job for job in jobs if job is not None]
 
     def get(self, ident: str) -> Job:
         """The job with id ``ident``, or the one whose id ends with it (unique suffix)."""
-        row = self._db.execute("SELECT data FROM jobs WHERE jobid = ?", (ident,)).fetchone()
-        if row is None and len(ident) >= 4 and "%" not in ident and "_" not in ident:
-            rows = self._db.execute(
-                "SELECT data FROM jobs WHERE jobid LIKE ? LIMIT 2", ("%" + ident,)).fetchall()
+        rows = self._query("SELECT seq, jobid, data FROM jobs WHERE jobid = ?", (ident,))
+        if not rows and len(ident) >= 4 and "%" not in ident and "_" not in ident:
+            rows = self._query("SELECT seq, jobid, data FROM jobs WHERE jobid LIKE ? LIMIT 2",
+                               ("%" + ident,))
             if len(rows) > 1:
                 raise UnknownJob(f"job id {ident!r} is ambiguous in {self.path}: give more of it")
-            row = rows[0] if rows else None
-        if row is None:
+        if not rows:
             raise UnknownJob(
                 f"no job {ident!r} in job store {self.path} (is it from another store? "
                 "choose it with --store or LRMS_STORE; 'lrms status' lists this store's jobs)")
-        return Job.from_json(row[0])
+        job = self._decode(*rows[0])
+        if isinstance(job, str):
+            raise StoreError(job)
+        return job
 
     def active_by_resource(self) -> dict[str, int]:
         """Number of active jobs (see ``ACTIVE``) per resource name."""
-        rows = self._db.execute(
+        rows = self._query(
             "SELECT coalesce(resource, ''), state, count(*) FROM jobs GROUP BY resource, state")
         active = {state.value for state in ACTIVE}
         counts: dict[str, int] = {}
@@ -315,6 +420,6 @@ class JobStore:
 
     def counts(self) -> dict[str, int]:
         """Number of current jobs by state name."""
-        rows = self._db.execute(
+        rows = self._query(
             "SELECT state, count(*) FROM jobs WHERE replaced_by IS NULL GROUP BY state")
         return {state: count for state, count in rows}

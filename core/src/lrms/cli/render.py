@@ -2,13 +2,16 @@
 
 Colours and the progress bar appear only when the stream is a terminal and the
 ``NO_COLOR`` environment variable is not set (then jobs' state changes are
-plain lines); JSON is indented only on a terminal.
+plain lines); JSON is indented only on a terminal.  Text that is not ours
+(names, tags, paths, job and scheduler messages) goes through
+:func:`terminal_text` in tables and messages; JSON output stays raw.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -27,6 +30,30 @@ STATE_COLOURS = {State.NEW: "dim", State.SUBMITTED: "yellow", State.RUNNING: "cy
                  State.UNKNOWN: "magenta", State.TERMINATED: "green"}
 
 Cell = str | tuple[str, str | None]
+
+
+# C0 and C1 controls, DEL, line/paragraph separators, bidirectional marks, overrides and
+# isolates, and lone surrogates (undecodable bytes of a command line or file name).
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
+                     r"\ud800-\udfff]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def terminal_text(text: str) -> str:
+    """``text`` safe to show on a terminal: controls, bidi overrides and lone surrogates
+    escaped (``\\n``, ``\\x1b``, ``\\u202e``), so they neither move the cursor nor break a
+    line."""
+    if text.isprintable():  # the common case, checked in C
+        return text
+    return _UNSAFE.sub(_escape, text)
 
 
 def is_terminal(stream: IO[str]) -> bool:
@@ -135,7 +162,7 @@ JOB_HEADERS = ("JOBID", "NAME", "STATE", "RESOURCE", "NATIVE ID", "EXIT", "RUNTI
 
 
 def job_row(job: Job) -> list[Cell]:
-    name = job.app.jobname or "job"
+    name = terminal_text(job.app.jobname or "job")
     if len(name) > 30:
         name = name[:29] + "…"
     return [job.jobid, name, (job.state.value, state_colour(job)), job.resource or "-",
@@ -143,11 +170,12 @@ def job_row(job: Job) -> list[Cell]:
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Cell]], colour: bool) -> str:
-    """Rows as aligned columns; a cell may be ``(text, colour)``."""
+    """Rows as aligned columns (cells shown with :func:`terminal_text`); a cell may be
+    ``(text, colour)``."""
     texts: list[list[str]] = []
     colours: list[list[str | None]] = []
     for row in rows:
-        texts.append([cell if isinstance(cell, str) else cell[0] for cell in row])
+        texts.append([terminal_text(cell if isinstance(cell, str) else cell[0]) for cell in row])
         colours.append([None if isinstance(cell, str) else cell[1] for cell in row])
     widths = [len(header) for header in headers]
     for row_texts in texts:
@@ -195,7 +223,7 @@ class Progress:
             if self.seen.get(job.jobid) != job.state:
                 self.seen[job.jobid] = job.state
                 extra = f" ({ending(job)})" if job.state == State.TERMINATED else ""
-                print(f"{job.jobid}  {job.app.jobname}  {job.state.value}{extra}",
+                print(terminal_text(f"{job.jobid}  {job.app.jobname}  {job.state.value}{extra}"),
                       file=self.stream, flush=True)
 
     def _draw(self, jobs: Sequence[Job]) -> None:

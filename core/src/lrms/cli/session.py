@@ -25,6 +25,7 @@ from ..errors import (
 from ..job import Job
 from ..state import State
 from ..store import ACTIVE, JobStore, default_store_path
+from .render import terminal_text
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_RESOURCE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -42,12 +43,19 @@ def exit_code(exc: BaseException) -> int:
     return EXIT_USAGE if isinstance(exc, _USAGE_ERRORS) else EXIT_RESOURCE
 
 
+def _say(prefix: str, text: str, more: Sequence[str] = ()) -> None:
+    """One message on stderr; its text and ``more`` lines shown with :func:`terminal_text`."""
+    lines = [prefix + terminal_text(text), *(terminal_text(line) for line in more)]
+    print("\n".join(lines), file=sys.stderr, flush=True)
+
+
 def error(text: str) -> None:
-    print(f"lrms: error: {text}", file=sys.stderr, flush=True)
+    _say("lrms: error: ", text)
 
 
-def note(text: str) -> None:
-    print(f"lrms: {text}", file=sys.stderr, flush=True)
+def note(text: str, *more: str) -> None:
+    """``lrms: text``, then each of ``more`` on a line of its own."""
+    _say("lrms: ", text, more)
 
 
 def describe(exc: BaseException, store: str) -> str:
@@ -81,7 +89,9 @@ def run(handler: Handler, args: argparse.Namespace) -> int:
     except (LRMSError, UsageError, ValueError, OSError, sqlite3.Error) as exc:
         if args.verbose >= 2:
             traceback.print_exc()
-        error(describe(exc, args.store or default_store_path()))
+        text = describe(exc, args.store or default_store_path())
+        if text not in session.said:  # e.g. an unreadable job, already named
+            error(text)
         return exit_code(exc)
 
 
@@ -92,7 +102,7 @@ class Session:
         self.args = args
         self._engine: Engine | None = None
         self._store: JobStore | None = None
-        self._warned: set[str] = set()
+        self.said: set[str] = set()  # warnings and notices given (each once)
         self.round_errors: list[str] = []
 
     def engine(self, *, max_in_flight: int = 100, output_root: str = "lrms-output",
@@ -102,7 +112,9 @@ class Session:
             store = self._store if self._store is not None else self.args.store
             self._engine = Engine(self.args.config, store, max_in_flight=max_in_flight,
                                   output_root=output_root, fetch=fetch, retries=retries)
-            self._store = self._engine.store
+            if self._store is None:
+                self._store = self._engine.store
+                self._opened(self._store)
         return self._engine
 
     @property
@@ -110,7 +122,12 @@ class Session:
         """The job store alone (no configuration needed)."""
         if self._store is None:
             self._store = JobStore(self.args.store)
+            self._opened(self._store)
         return self._store
+
+    def _opened(self, store: JobStore) -> None:
+        store.on_unreadable = self.unreadable
+        store.check()  # a damaged store is refused before anything is done
 
     def close(self) -> None:
         if self._engine is not None:
@@ -156,9 +173,15 @@ class Session:
 
     def warn(self, text: str) -> None:
         """Print a warning once per process."""
-        if text not in self._warned:
-            self._warned.add(text)
-            print(f"lrms: warning: {text}", file=sys.stderr, flush=True)
+        if text not in self.said:
+            self.said.add(text)
+            _say("lrms: warning: ", text)
+
+    def unreadable(self, text: str) -> None:
+        """Name a job the store cannot read, once (an error about it is not repeated)."""
+        if text not in self.said:
+            self.said.add(text)
+            note(text)
 
     def report(self, done: Round, *_: Any) -> None:
         """Warn about a round's errors (each once)."""
@@ -179,8 +202,6 @@ class Session:
         """Say how to pick up jobs that keep running after Ctrl-C."""
         ids = [job.jobid for job in jobs]
         shown = ids if len(ids) <= 5 else []
-        lines = [f"interrupted: {len(ids)} job(s) keep running on their resources; reattach with",
-                 f"  {self.command('wait', *shown)}",
-                 f"  {self.command('status', *shown)}"]
-        lines += [f"  {self.command(word, *shown)}" for word in also]
-        note("\n".join(lines))
+        lines = [f"  {self.command(word, *shown)}" for word in ("wait", "status", *also)]
+        note(f"interrupted: {len(ids)} job(s) keep running on their resources; reattach with",
+             *lines)
