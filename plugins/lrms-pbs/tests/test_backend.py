@@ -241,44 +241,124 @@ def test_tracejob_comes_before_the_exit_file(resource, submitted, torque, tmp_pa
     assert job.used_walltime == lrms.Duration("00:02:05")
 
 
-def test_pbspro_json_query_with_text_fallback(tmp_path):
-    """pbspro state path on recorded PBS Pro answers (no server can run here).
+def replay_qstat(tmp_path, json_case: str) -> tuple[Path, Path]:
+    """A ``qstat_command`` replaying recorded PBS Pro outputs, logging its arguments.
 
-    ``qstat_command`` replays recorded outputs and logs its arguments: ``-F json``
-    gets ALCF Aurora's `qstat -x -f -F json` (tests/data/pbspro/
-    qstat-xf-json-held-queued-deleted.json), the text form the EPFL cluster's
-    `qstat -f` (qstat-f-multi-QRH.txt).  A job the JSON leaves out is asked again
-    as text, in one more call.
+    Without ``-F json`` it prints the EPFL cluster's `qstat -f`
+    (tests/data/pbspro/qstat-f-multi-QRH.txt).  With it, ``json_case`` is a recorded
+    file to print, or ``refuse``: PBS Pro 14.2's recorded usage message on stderr
+    and exit 2, as a qstat without ``-F`` answers (qstat-usage-14.2.txt).
     """
-    log = tmp_path / "calls"
-    qstat = tmp_path / "qstat"
+    log, qstat = tmp_path / "calls", tmp_path / "qstat"
+    refuse = f"cat {shlex.quote(str(DATA))}/pbspro/qstat-usage-14.2.txt >&2; exit 2"
     qstat.write_text(
         "#!/bin/sh\n"
         f'echo "$*" >> {shlex.quote(str(log))}\n'
-        'case " $* " in *" -F json "*) f=pbspro/qstat-xf-json-held-queued-deleted.json ;;\n'
+        'case " $* " in *" -F json "*) '
+        + (refuse if json_case == "refuse" else f"f={json_case}") + " ;;\n"
         "  *) f=pbspro/qstat-f-multi-QRH.txt ;; esac\n"
         f'cat {shlex.quote(str(DATA))}/"$f"\n')
     qstat.chmod(0o755)
-    res = lrms.LRMS("replay", ["x86_64"], 2, 1, "1GiB", "1h", backend="pbs", qstat_json=True,
-                    qstat_command=str(qstat), tracejob_days=0, spool=str(tmp_path / "spool"))
-    aurora = ".aurora-pbs-0001.hostmgmt.cm.aurora.alcf.anl.gov"
+    return qstat, log
+
+
+def pbspro_jobs(res, tmp_path, *natives: str) -> list[Job]:
     jobs = []
-    for native in ("4846771" + aurora, "4905429" + aurora, "69301.mycluster"):
+    for native in natives:
         job = Job(Application(["true"]))
         job.resource, job.native_id, job.sandbox = res.name, native, str(tmp_path)
         job.state = State.SUBMITTED
         jobs.append(job)
+    return jobs
+
+
+AURORA = ".aurora-pbs-0001.hostmgmt.cm.aurora.alcf.anl.gov"
+
+
+def test_pbspro_json_by_default(tmp_path):
+    """pbspro state path on recorded PBS Pro answers (no server can run here): a server
+    whose qstat gives ``-F json`` (ALCF Aurora's recorded `qstat -x -f -F json`,
+    tests/data/pbspro/qstat-xf-json-held-queued-deleted.json) is asked for JSON by
+    default, one command per query."""
+    qstat, log = replay_qstat(tmp_path, "pbspro/qstat-xf-json-held-queued-deleted.json")
+    res = lrms.LRMS("replay", ["x86_64"], 2, 1, "1GiB", "1h", backend="pbs",
+                    qstat_command=str(qstat), tracejob_days=0, spool=str(tmp_path / "spool"))
+    jobs = pbspro_jobs(res, tmp_path, "4846771" + AURORA, "4905429" + AURORA)
     try:
-        assert res.update_job_states(jobs) == [State.TERMINATED, State.STOPPED, State.RUNNING]
+        assert res.update_job_states(jobs) == [State.TERMINATED, State.STOPPED]
+        assert res.update_job_states(jobs[1:]) == [State.STOPPED]
     finally:
         res.close()
-    deleted, held, running = jobs
+    deleted, held = jobs
     assert deleted.termination_reason == R.CANCELLED and deleted.exitcode is None
     assert held.status_message == "held (user hold); Job held by mmin on Wed May 21 19:15:19 2025"
-    assert running.status_message is None
     assert log.read_text().splitlines() == [
-        f"-x -f -F json 4846771{aurora} 4905429{aurora} 69301.mycluster",
+        f"-x -f -F json 4846771{AURORA} 4905429{AURORA}", f"-x -f -F json 4905429{AURORA}"]
+
+
+def test_pbspro_json_that_leaves_out_listed_jobs_is_dropped(tmp_path):
+    """Recorded outputs as above: a job the JSON leaves out is asked again as text, in
+    one more call (the EPFL cluster's `qstat -f`, qstat-f-multi-QRH.txt).  As the text
+    lists it, this server's JSON is incomplete (as OpenPBS's is for several ids,
+    openpbs/openpbs#2672) and later queries are text only."""
+    qstat, log = replay_qstat(tmp_path, "pbspro/qstat-xf-json-held-queued-deleted.json")
+    res = lrms.LRMS("replay", ["x86_64"], 2, 1, "1GiB", "1h", backend="pbs",
+                    qstat_command=str(qstat), tracejob_days=0, spool=str(tmp_path / "spool"))
+    jobs = pbspro_jobs(res, tmp_path, "4905429" + AURORA, "69301.mycluster")
+    try:
+        assert res.update_job_states(jobs) == [State.STOPPED, State.RUNNING]
+        assert res.update_job_states(jobs[1:]) == [State.RUNNING]
+    finally:
+        res.close()
+    assert jobs[1].status_message is None
+    assert log.read_text().splitlines() == [
+        f"-x -f -F json 4905429{AURORA} 69301.mycluster", "-x -f 69301.mycluster",
         "-x -f 69301.mycluster"]
+
+
+def test_pbspro_server_without_json_is_asked_once(tmp_path):
+    """A PBS Pro server whose qstat has no ``-F`` (recorded PBS Pro 14.2 usage message,
+    tests/data/pbspro/qstat-usage-14.2.txt) is asked for JSON on the first query only;
+    that query and every later one are answered from text."""
+    qstat, log = replay_qstat(tmp_path, "refuse")
+    res = lrms.LRMS("replay", ["x86_64"], 2, 1, "1GiB", "1h", backend="pbs",
+                    qstat_command=str(qstat), tracejob_days=0, spool=str(tmp_path / "spool"))
+    jobs = pbspro_jobs(res, tmp_path, "69301.mycluster", "69302.mycluster")
+    try:
+        assert res.update_job_states(jobs) == [State.RUNNING, State.SUBMITTED]
+        assert res.update_job_states(jobs) == [State.RUNNING, State.SUBMITTED]
+        assert res.find_jobs([Job(Application(["true"]))]) == [False]
+    finally:
+        res.close()
+    assert log.read_text().splitlines() == [
+        "-x -f -F json 69301.mycluster 69302.mycluster",
+        "-x -f 69301.mycluster 69302.mycluster",
+        "-x -f 69301.mycluster 69302.mycluster",
+        "-x -f"]
+
+
+def test_pbspro_json_forced_or_off(tmp_path):
+    """``qstat_json: true`` on a server that refuses ``-F json`` is one clear error
+    naming the option; ``false`` never asks for JSON (recorded outputs as above)."""
+    qstat, log = replay_qstat(tmp_path, "refuse")
+    forced = lrms.LRMS("replay", ["x86_64"], 2, 1, "1GiB", "1h", backend="pbs",
+                       qstat_json=True, qstat_command=str(qstat), tracejob_days=0,
+                       spool=str(tmp_path / "spool"))
+    off = lrms.LRMS("replay", ["x86_64"], 2, 1, "1GiB", "1h", backend="pbs",
+                    qstat_json="false", qstat_command=str(qstat), tracejob_days=0,
+                    spool=str(tmp_path / "spool"))
+    try:
+        with pytest.raises(lrms.CommandFailed, match=r"exit 2\): qstat refuses -F json "
+                           r"\(option qstat_json is true; set it to auto or false\): "
+                           r"qstat: conflicting options\.\nusage:"):
+            forced.update_job_states(pbspro_jobs(forced, tmp_path, "69301.mycluster"))
+        assert off.update_job_states(pbspro_jobs(off, tmp_path, "69301.mycluster")) == [
+            State.RUNNING]
+    finally:
+        forced.close()
+        off.close()
+    assert log.read_text().splitlines() == [
+        "-x -f -F json 69301.mycluster", "-x -f 69301.mycluster"]
 
 
 # ---------------------------------------------------------------------------
@@ -468,6 +548,11 @@ def test_option_errors(tmp_path):
         dry(tmp_path, Application(["true"], extra={"pbs": {"project": "p"}}), flavour="torque")
     with pytest.raises(lrms.LimitExceeded):
         dry(tmp_path, Application(["true"], requested_cores=17))
+    with pytest.raises(ValueError, match="qstat_json: Torque's qstat has no -F json"):
+        lrms.LRMS("x", ["x86_64"], 1, 1, "1GiB", "1h", backend="pbs", flavour="torque",
+                  qstat_json=True)
+    with pytest.raises(ValueError, match=r"qstat_json: expected one of auto, true, false"):
+        lrms.LRMS("x", ["x86_64"], 1, 1, "1GiB", "1h", backend="pbs", qstat_json="yes")
 
 
 def test_validate_data_and_close(tmp_path):

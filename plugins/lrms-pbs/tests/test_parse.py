@@ -274,6 +274,18 @@ def test_pbspro_qstat_f_bash_function() -> None:
     assert (report.state, report.raw_state) == (State.SUBMITTED, "Q")
 
 
+def test_pbspro_qstat_usage_142() -> None:
+    """Recorded usage message of PBS Pro 14.2's qstat on NCAR Cheyenne (radical.saga
+    issue #657): a qstat that has no ``-F`` option.  The backend reads such a
+    message as "this server gives no JSON" (test_backend.py replays it)."""
+    lines = read("pbspro/qstat-usage-14.2.txt").splitlines()
+    assert lines[:2] == ["qstat: conflicting options.", "usage: "]
+    assert lines[2] == "qstat [-f] [-J] [-p] [-t] [-x] [-E] [ job_identifier... | destination... ]"
+    assert lines[-1] == "qstat --version"
+    assert len(lines) == 9
+    assert not any("-F" in line for line in lines)
+
+
 AURORA = ".aurora-pbs-0001.hostmgmt.cm.aurora.alcf.anl.gov"
 
 
@@ -712,6 +724,7 @@ FIXTURE_TESTS = {
     "pbspro/qstat-f-gadi-space-continuation.txt": "test_pbspro_qstat_f_gadi_space_continuation",
     "pbspro/qstat-f-running-gadi.txt": "test_pbspro_qstat_f_running_gadi",
     "pbspro/qstat-f-bash-function.txt": "test_pbspro_qstat_f_bash_function",
+    "pbspro/qstat-usage-14.2.txt": "test_pbspro_qstat_usage_142",
     "pbspro/qstat-xf-json-held-queued-deleted.json":
         "test_pbspro_qstat_xf_json_held_queued_deleted",
     "pbspro/qstat-xf-json-running.json": "test_pbspro_qstat_xf_json_running",

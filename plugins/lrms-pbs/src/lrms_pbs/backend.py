@@ -3,7 +3,9 @@
 One option, ``flavour``, chooses the dialect.  Submission renders the job script
 into the sandbox and passes every directive as a ``qsub`` argument.  State is
 asked with one ``qstat -f`` for all jobs (PBS Pro adds ``-x``, so finished jobs
-come from the server's history).  A finished job qstat cannot explain is asked
+come from the server's history); on PBS Pro that is ``qstat -f -F json`` once the
+server has shown it supports it (tried on the first query, remembered), text
+otherwise.  A finished job qstat cannot explain is asked
 of ``tracejob`` (one shell for all of them), then of the exit-status file its
 job script wrote.  The tables and parsers are in :mod:`lrms_pbs.parse`.
 ``find_jobs`` looks jobs up by their output path (``Output_Path`` of ``qstat -f``,
@@ -12,7 +14,6 @@ in the sandbox), then by the job id the script recorded in the sandbox as it sta
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import posixpath
 import re
@@ -64,8 +65,27 @@ _GONE = re.compile(
 _TRACEJOB_ALL = 'cmd=$1 days=$2; shift 2; for id do "$cmd" -n "$days" "$id"; done'
 #: Runs qstat -u for the login user (its name as the remote side knows it).
 _QSTAT_USER = 'exec "$0" -u "$(id -un)"'
+#: What a qstat that does not accept an option prints: getopt's complaint and/or its
+#: usage text (PBS Pro before ``-F`` existed: tests/data/pbspro/qstat-usage-14.2.txt).
+_REFUSED = re.compile(r"^usage:|invalid option|illegal option|unrecognized option"
+                      r"|conflicting options", re.IGNORECASE | re.MULTILINE)
 _RUNNING_LETTERS = "RBE"
 _QUEUED_LETTERS = "QHWT"
+
+
+def _refuses_json(result: CommandResult) -> bool:
+    """True if qstat refused ``-F json`` as an option (as opposed to failing otherwise)."""
+    return (result.returncode != 0 and not result.text.lstrip().startswith("{")
+            and _REFUSED.search(f"{result.error_text}\n{result.text}") is not None)
+
+
+class _AutoOrBoolean(Option):
+    """A string option that also takes YAML ``true``/``false`` (as "true"/"false")."""
+
+    def convert(self, value: Any) -> Any:
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        return super().convert(value)
 
 
 def _outcome_missing(report: JobReport | None) -> bool:
@@ -105,8 +125,11 @@ class PbsBackend(BatchBackend):
         Option("queue", "string", None, "Queue for every job (qsub -q)."),
         Option("account", "string", None, "Account string charged (qsub -A)."),
         Option("project", "string", None, "PBS Pro project (qsub -P); not for Torque."),
-        Option("qstat_json", "boolean", False,
-               "PBS Pro: read qstat -F json (ids it leaves out are asked again as text)."),
+        _AutoOrBoolean(
+            "qstat_json", "string", "auto",
+            "PBS Pro: read qstat -f -F json. auto: if the server accepts it (tried once, "
+            "remembered); true: always; false: text only.  Ids the JSON leaves out are "
+            "asked again as text.  Torque: auto or false.", choices=("auto", "true", "false")),
         Option("tracejob_days", "integer", 3,
                "Days of server logs tracejob searches for a finished job qstat no "
                "longer lists; 0 disables tracejob."),
@@ -119,6 +142,17 @@ class PbsBackend(BatchBackend):
         if self.flavour == "torque" and resource.options.get("project"):
             raise ValueError(f"resource {resource.name}: option project: Torque has no "
                              "projects (its qsub -P is a proxy user); use account")
+        json_mode = resource.options["qstat_json"]
+        if self.flavour == "torque" and json_mode == "true":
+            raise ValueError(f"resource {resource.name}: option qstat_json: Torque's qstat "
+                             "has no -F json; use auto or false")
+        self._json_required = json_mode == "true"
+        #: Whether this server's qstat gives ``-F json``: None until a query shows it.
+        self.qstat_json: bool | None = None
+        if self.flavour == "torque" or json_mode == "false":
+            self.qstat_json = False
+        elif self._json_required:
+            self.qstat_json = True
 
     # -- submission --------------------------------------------------------------
 
@@ -159,15 +193,57 @@ class PbsBackend(BatchBackend):
 
     # -- state -------------------------------------------------------------------
 
-    def _qstat(self, ids: Sequence[str], as_json: bool) -> list[dict[str, str]]:
-        """Attributes of the jobs ``ids`` that qstat knows, with one command."""
-        argv = [self.command("qstat"), *(["-x"] if self.flavour == "pbspro" else []), "-f",
+    def _qstat(self, ids: Sequence[str]) -> list[dict[str, str]]:
+        """Attributes of the jobs ``ids`` that qstat knows (every job if ``ids`` is empty).
+
+        JSON unless this server is known not to give it; ids the JSON leaves out,
+        or all of them when it refuses ``-F json`` or prints JSON that does not
+        parse, are asked again as text: at most two commands.  A server whose JSON
+        leaves out jobs its text lists (openpbs/openpbs#2672) is asked in text from
+        then on, unless ``qstat_json`` is true.
+        """
+        attrs = self._qstat_json(ids) if self.qstat_json is not False else None
+        if attrs is None:
+            return self._qstat_text(ids)
+        answered = {short_id(a[JOB_ID]) for a in attrs}
+        missing = [native for native in ids if short_id(native) not in answered]
+        if not missing:
+            return attrs
+        listed = self._qstat_text(missing)
+        if listed and not self._json_required:
+            self.qstat_json = False
+        return attrs + listed
+
+    def _qstat_argv(self, ids: Sequence[str], as_json: bool) -> list[str]:
+        return [self.command("qstat"), *(["-x"] if self.flavour == "pbspro" else []), "-f",
                 *(["-F", "json"] if as_json else []), *ids]
-        result = self.transport.run(argv)
-        if as_json:
+
+    def _qstat_json(self, ids: Sequence[str]) -> list[dict[str, str]] | None:
+        """``qstat -f -F json``; None if the server refuses the option (remembered) or
+        prints JSON that does not parse (tried again next time)."""
+        result = self.transport.run(self._qstat_argv(ids, as_json=True))
+        if _refuses_json(result):
+            if self._json_required:
+                raise self._failure(result, "qstat refuses -F json (option qstat_json is "
+                                    "true; set it to auto or false): "
+                                    + (result.error_text or result.text.strip()))
+            self.qstat_json = False
+            return None
+        try:
             jobs = parse_qstat_json(result.text) if result.text.strip() else []
-        else:
-            jobs = parse_qstat_f(result.text)
+        except ValueError:
+            return None
+        if result.text.strip():
+            self.qstat_json = True
+        return self._answered(result, jobs)
+
+    def _qstat_text(self, ids: Sequence[str]) -> list[dict[str, str]]:
+        result = self.transport.run(self._qstat_argv(ids, as_json=False))
+        return self._answered(result, parse_qstat_f(result.text))
+
+    def _answered(self, result: CommandResult,
+                  jobs: list[dict[str, str]]) -> list[dict[str, str]]:
+        """``jobs``, unless qstat failed for another reason than jobs it does not know."""
         errors = [line for line in result.error_text.splitlines()
                   if line.strip() and not _GONE.search(line)]
         if result.returncode != 0 and not jobs and errors:
@@ -191,17 +267,7 @@ class PbsBackend(BatchBackend):
 
     def query(self, jobs: Sequence[Job]) -> dict[str, JobReport]:
         ids = [job.native_id for job in jobs if job.native_id]
-        attrs: list[dict[str, str]] = []
-        as_json = self.flavour == "pbspro" and bool(self.resource.options.get("qstat_json"))
-        if as_json:
-            try:
-                attrs = self._qstat(ids, as_json=True)
-            except ValueError:
-                attrs = []
-            answered = {short_id(a[JOB_ID]) for a in attrs}
-            ids = [i for i in ids if short_id(i) not in answered]
-        if ids:
-            attrs += self._qstat(ids, as_json=False)
+        attrs = self._qstat(ids) if ids else []
         return self._match(jobs, [report_from_attributes(a, self.flavour) for a in attrs])
 
     def _tracejob(self, jobs: Sequence[Job]) -> dict[str, JobReport]:
@@ -258,12 +324,7 @@ class PbsBackend(BatchBackend):
 
     def _find_listed(self, wanted: Mapping[str, Job]) -> dict[str, str]:
         """Every job qstat lists (PBS Pro: finished ones too), by output path."""
-        attrs = None
-        if self.flavour == "pbspro" and self.resource.options.get("qstat_json"):
-            with contextlib.suppress(ValueError):
-                attrs = self._qstat([], as_json=True)
-        if attrs is None:
-            attrs = self._qstat([], as_json=False)
+        attrs = self._qstat([])
         outputs = {posixpath.join(sandbox, CONTROL, "pbs.out"): job
                    for sandbox, job in wanted.items()}
         return _newest((a[JOB_ID], outputs.get(path) or outputs.get(path.partition(":")[2]))
