@@ -17,7 +17,8 @@ class ResourceStatus:
     ``user_run``/``user_queued``: this user's running/queued jobs;
     ``queued``: jobs queued by everyone; ``running``: jobs running for everyone
     (None if unknown); ``details``: backend-specific figures (e.g. the host's
-    CPUs and memory); ``updated``: when this was read.
+    CPUs and memory); ``notes``: what users should know about the resource, one
+    line each (e.g. a request it cannot enforce); ``updated``: when this was read.
     """
 
     free_slots: int
@@ -27,6 +28,7 @@ class ResourceStatus:
     queued: int
     running: int | None = None
     details: dict[str, Any] = dataclasses.field(default_factory=dict)
+    notes: tuple[str, ...] = ()
     updated: float = dataclasses.field(default_factory=time.time)
 
     def to_dict(self) -> dict[str, Any]:

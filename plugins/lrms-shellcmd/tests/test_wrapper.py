@@ -197,7 +197,8 @@ def test_success_captures_output(env: Env, impl: str) -> None:
     assert env.read(sandbox, "stdout") == "hello\n"
     assert env.read(sandbox, "stderr") == "oops\n"
     started = env.started(sandbox)
-    assert set(started) == {"start", "wrapper_pid", "pgid"}
+    assert set(started) == {"start", "wrapper_pid", "wrapper_start", "boot_id", "pgid",
+                            "job_start", "cgroup", "spool", "jobid"}
     assert abs(started["start"] - state["start"]) < 1e-6
     # the slot was given back when the job ended
     assert not os.path.exists(os.path.join(env.spool, "active", env.jobid(sandbox)))
@@ -509,7 +510,7 @@ def test_stale_entries_of_another_boot_are_ignored(env: Env) -> None:
     with open(os.path.join(active, "cur")) as f:
         entry = json.load(f)
     with open("/proc/sys/kernel/random/boot_id") as f:
-        assert entry == {"cores": 1, "boot_id": f.read().strip()}
+        assert entry == {"cores": 1, "boot_id": f.read().strip(), "cpus": [0]}
 
 
 def test_usage(env: Env) -> None:
@@ -518,6 +519,7 @@ def test_usage(env: Env) -> None:
         "running": 0,
         "cpus": os.cpu_count(),
         "memory_bytes": wrapper.usage(env.spool)["memory_bytes"],
+        "enforced": wrapper.enforcement(),
     }
     assert wrapper.reserve(env.spool, "a", 2, 8)
     assert wrapper.reserve(env.spool, "b", 1, 8)

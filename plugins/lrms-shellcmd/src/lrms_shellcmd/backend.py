@@ -42,6 +42,14 @@ _REASONS = {
     "cancelled": TerminationReason.CANCELLED,
     "walltime": TerminationReason.WALLTIME_EXCEEDED,
     "failed": TerminationReason.SUBMISSION_FAILED,
+    "memory": TerminationReason.MEMORY_EXCEEDED,
+    "lost": TerminationReason.LOST,
+}
+#: What ``lrms resources`` says about a request the host cannot enforce.
+_UNENFORCED = {
+    "memory": "requested_memory is not enforced on {host}: no cgroup with the memory "
+              "controller is writable for this user there",
+    "cores": "requested_cores is not enforced on {host}: no CPU affinity there",
 }
 _PHASES = {"launched": State.SUBMITTED, "running": State.RUNNING, "ended": State.TERMINATED,
            "missing": State.UNKNOWN}
@@ -120,6 +128,7 @@ class ShellcmdBackend(SandboxBackend):
             "walltime": None if app.requested_walltime is None
             else app.requested_walltime.whole_seconds,
             "cores": app.requested_cores,
+            "memory": None if app.requested_memory is None else app.requested_memory.bytes,
             "grace": self.resource.options.get("grace") or 5,
         }
         self.transport.write_bytes(posixpath.join(control, "job.json"),
@@ -161,12 +170,15 @@ class ShellcmdBackend(SandboxBackend):
         if state == State.UNKNOWN:
             job.status_message = f"sandbox {job.sandbox} no longer exists"
         elif state == State.TERMINATED:
+            # A lost job's record has no exit status and no usage figures (None).
+            walltime, cputime, rss = (record.get(key) for key in
+                                      ("walltime", "cputime", "maxrss_kib"))
             job.record_outcome(
                 exitcode=record.get("exitcode"), signal=record.get("signal"),
                 reason=_REASONS.get(record.get("reason", ""), TerminationReason.UNKNOWN),
-                walltime=Duration(max(0.0, record.get("walltime") or 0.0)),
-                cputime=Duration(max(0.0, record.get("cputime") or 0.0)),
-                max_memory=Memory(int(record.get("maxrss_kib") or 0) * 1024))
+                walltime=None if walltime is None else Duration(max(0.0, walltime)),
+                cputime=None if cputime is None else Duration(max(0.0, cputime)),
+                max_memory=None if rss is None else Memory(int(rss) * 1024))
             job.status_message = record.get("error")
         return state
 
@@ -205,9 +217,14 @@ class ShellcmdBackend(SandboxBackend):
         else:
             usage = self._remote("usage", self.spool)
         total = self.resource.max_cores
+        enforced = usage.get("enforced") or {}
+        notes = tuple(text.format(host=self.transport.host)
+                      for key, text in _UNENFORCED.items() if not enforced.get(key))
         return ResourceStatus(
             free_slots=max(0, total - int(usage["used_cores"])), total_slots=total,
             user_run=int(usage["running"]), user_queued=0, queued=0,
             running=int(usage["running"]),
-            details={"host_cpus": usage.get("cpus"), "host_memory": usage.get("memory_bytes")},
+            details={"host_cpus": usage.get("cpus"), "host_memory": usage.get("memory_bytes"),
+                     "enforced": enforced},
+            notes=notes,
         )

@@ -7,19 +7,28 @@ The same file is used in two ways:
 * remotely it is uploaded and run as ``python3 -I -S wrapper.py COMMAND ...``
   (see :func:`main`); every command prints JSON on stdout.
 
+The forked process is the job's *supervisor*: it shows as ``lrms-job <jobid>`` in
+``ps``, is a child subreaper (so processes the job daemonizes stay below it), pins
+the job to its cores and, where a writable cgroup has the memory controller, puts
+the job in a cgroup of its own with the requested memory as the limit.
+
 Layout (all paths absolute)::
 
     SPOOL/lock              flock(2) file guarding SPOOL/active
-    SPOOL/active/<jobid>    {"cores": n, "boot_id": "..."}, one per job holding a slot
+    SPOOL/active/<jobid>    {"cores", "boot_id", "cpus"} (+ the supervisor's identity),
+                            one per job holding a slot
     SANDBOX/.lrms/job.json  job description, written by the caller before launch
-    SANDBOX/.lrms/launched  {"wrapper_pid"}, written by launch() and by the wrapper first
-    SANDBOX/.lrms/started   {"start", "wrapper_pid", "pgid"}, written by the wrapper
+    SANDBOX/.lrms/launched  the supervisor's identity, written by launch() and by it first
+    SANDBOX/.lrms/started   identity + {"start", "pgid", "job_start", "cgroup"}
     SANDBOX/.lrms/status.json  final state, written atomically when the job ended
     SANDBOX/.lrms/cancel    cancel marker, written by cancel()
 
-Job state is only ever derived from these files, never from whether a PID is
-alive.  The code that runs in forked children uses os-level calls only, never
-raises out and always leaves through ``os._exit``.
+An identity is {"wrapper_pid", "wrapper_start" (clock ticks after boot, from
+/proc), "boot_id"}: a process counts as the supervisor only if all three match,
+so a recycled pid or a reboot never passes for it.  Job state is derived from
+these files; a job whose supervisor is gone without a status.json is ended by
+the next reader as ``lost``.  The code that runs in forked children uses
+os-level calls only, never raises out and always leaves through ``os._exit``.
 """
 
 from __future__ import annotations
@@ -30,13 +39,19 @@ import fcntl
 import gc
 import json
 import os
-import resource  # noqa: F401  (os.wait4 imports it lazily; never import in a forked child)
+import resource
 import signal
 import sys
 import time
+from typing import Any, Dict, Tuple, Union  # noqa: UP035  (aliases below run on Python 3.8)
 
 CONTROL_DIR = ".lrms"
 DEFAULT_GRACE = 5.0
+
+Record = Dict[str, Any]  # noqa: UP006
+Env = Union["os._Environ[str]", Dict[str, str]]  # noqa: UP006
+Stdio = Tuple[int, int, int]  # noqa: UP006
+Cgroup = Tuple[str, str]  # noqa: UP006  (kind "v1" or "v2", directory)
 
 # Signals the wrapper waits for; blocked from the first fork on, so a SIGTERM
 # sent before the wrapper is ready stays pending instead of killing it.
@@ -49,16 +64,24 @@ _RESET_SIGNALS = tuple(
 _HAVE_SIGTIMEDWAIT = hasattr(signal, "sigtimedwait")
 _HAVE_WAITID = hasattr(os, "waitid") and hasattr(os, "WNOWAIT")
 _USE_POSIX_SPAWN = hasattr(os, "posix_spawnp")
+_HAVE_PROC = os.path.exists("/proc/self/stat")
+_HAVE_CHILDREN_FILES = os.path.exists("/proc/thread-self/children")
+_HAVE_AFFINITY = hasattr(os, "sched_setaffinity")
 _POLL_INTERVAL = 0.05  # only used where sigtimedwait() is unavailable
+_SWEEP_LIMIT = 10.0  # seconds the final kill sweep keeps trying
+_PR_SET_NAME = 15
+_PR_SET_CHILD_SUBREAPER = 36
+_DEAD = ("Z", "X", "x")  # /proc states of a process that has exited
 
 _boot_id_cache: str | None = None
+_libc_cache: list[Any] = []  # [ctypes module, libc] once loaded, [None, None] if unavailable
 
 
 # --------------------------------------------------------------------------
 # small file helpers
 
 
-def _read_json(path: str) -> object:
+def _read_bytes(path: str) -> bytes:
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         chunks = []
@@ -69,25 +92,36 @@ def _read_json(path: str) -> object:
             chunks.append(chunk)
     finally:
         os.close(fd)
-    return json.loads(b"".join(chunks).decode("utf-8"))
+    return b"".join(chunks)
 
 
-def _write_atomic(path: str, data: dict) -> None:
+def _read_json(path: str) -> Record:
+    """A JSON object from ``path``; ValueError if it holds something else."""
+    data = json.loads(_read_bytes(path).decode("utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a JSON object")
+    return data
+
+
+def _write_atomic(path: str, data: Record) -> None:
     """Write JSON to ``path`` via a temporary file and os.replace().
 
     The temporary name starts with a dot, so directory scans skip it.
     """
     head, tail = os.path.split(path)
     tmp = os.path.join(head, f".{tail}.{os.getpid()}.tmp")
-    payload = json.dumps(data).encode("utf-8")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    _write_file(tmp, json.dumps(data).encode("utf-8"), os.O_CREAT | os.O_TRUNC)
+    os.replace(tmp, path)
+
+
+def _write_file(path: str, payload: bytes, flags: int = 0) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC | flags, 0o600)
     try:
         view = memoryview(payload)
         while view:
             view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
-    os.replace(tmp, path)
 
 
 def _unlink(path: str) -> None:
@@ -106,7 +140,7 @@ def _boot_id() -> str:
     return _boot_id_cache
 
 
-def _check_jobid(jobid: str) -> None:
+def _check_jobid(jobid: object) -> str:
     if (
         not isinstance(jobid, str)
         or not jobid
@@ -115,17 +149,320 @@ def _check_jobid(jobid: str) -> None:
         or jobid.startswith(".")
     ):
         raise ValueError(f"invalid job id: {jobid!r}")
+    return jobid
+
+
+# --------------------------------------------------------------------------
+# processes: identity, title, descendants
+
+
+def _proc_stat(pid: int | str) -> list[str] | None:
+    """Fields 3 on of /proc/PID/stat (state first), None if there is no such process."""
+    try:
+        data = _read_bytes(f"/proc/{pid}/stat")
+    except OSError:
+        return None
+    return data[data.rindex(b")") + 2 :].decode("ascii", "replace").split()
+
+
+def _started_at(pid: int) -> tuple[str, int] | None:
+    """(state, start time in clock ticks after boot) of ``pid``, None if it does not exist."""
+    fields = _proc_stat(pid)
+    return None if fields is None else (fields[0], int(fields[19]))
+
+
+def _identity(pid: int) -> Record:
+    started = _started_at(pid) if _HAVE_PROC else None
+    return {
+        "wrapper_pid": pid,
+        "wrapper_start": None if started is None else started[1],
+        "boot_id": _boot_id(),
+    }
+
+
+def _is_alive(pid: int, start: int | None, boot_id: str | None) -> bool:
+    """Whether the process that started at ``start`` in boot ``boot_id`` still runs as ``pid``.
+
+    Without a recorded start time (or /proc) it cannot be told: taken as alive.
+    """
+    if boot_id is not None and boot_id != _boot_id():
+        return False
+    if start is None or not _HAVE_PROC:
+        return True
+    found = _started_at(pid)
+    return found is not None and found[0] not in _DEAD and found[1] == start
+
+
+def _supervisor_alive(record: Record) -> bool:
+    """_is_alive() of the supervisor an identity record names (True if it names none)."""
+    pid = record.get("wrapper_pid")
+    if not isinstance(pid, int):
+        return True
+    return _is_alive(pid, record.get("wrapper_start"), record.get("boot_id"))
+
+
+def _signal_verified(pid: int, start: int | None, sig: int) -> bool:
+    """Send ``sig`` to ``pid`` only if it is (still) the process started at ``start``.
+
+    With pidfds the check and the signal reach the same process even if the pid
+    is recycled in between.
+    """
+    fd = None
+    if hasattr(os, "pidfd_open"):
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return False
+        except OSError:  # no pidfds in this kernel
+            fd = None
+    try:
+        if not _is_alive(pid, start, None):
+            return False
+        if fd is None:
+            os.kill(pid, sig)
+        else:
+            signal.pidfd_send_signal(fd, sig)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _libc() -> Any:
+    """libc through ctypes, loaded once (before forking); None where unavailable."""
+    if not _libc_cache:
+        try:
+            import ctypes
+
+            _libc_cache.extend([ctypes, ctypes.CDLL(None, use_errno=True)])
+        except (ImportError, OSError):
+            _libc_cache.extend([None, None])
+    return _libc_cache[1]
+
+
+def _prctl(option: int, arg: Any) -> bool:
+    libc = _libc()
+    if libc is None:
+        return False
+    ulong = _libc_cache[0].c_ulong
+    if isinstance(arg, int):
+        arg = ulong(arg)
+    return bool(libc.prctl(ulong(option), arg, ulong(0), ulong(0), ulong(0)) == 0)
+
+
+def _set_title(title: str) -> None:
+    """Show this process as ``title`` in ps (its argv area) and top (its comm)."""
+    ctypes = _libc_cache[0] if _libc_cache else None
+    if ctypes is None:
+        return
+    encoded = title.encode("utf-8", "replace")
+    _prctl(_PR_SET_NAME, ctypes.c_char_p(encoded[:15]))
+    fields = _proc_stat("self")
+    if fields is None or len(fields) < 47:
+        return
+    arg_start, arg_end = int(fields[45]), int(fields[46])  # stat fields 48 and 49
+    size = arg_end - arg_start
+    if size > 1:
+        # Title, NUL, then spaces: with no NUL at the end of the area, the kernel
+        # shows it up to the first NUL (as for setproctitle(3)).
+        ctypes.memmove(arg_start, (encoded[: size - 1] + b"\0").ljust(size, b" "), size)
+
+
+def _children(pid: int | str) -> list[int]:
+    """The children of ``pid`` (every thread's), zombies included."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    found: list[int] = []
+    for tid in tids:
+        with contextlib.suppress(OSError):
+            found.extend(int(p) for p in _read_bytes(f"/proc/{pid}/task/{tid}/children").split())
+    return found
+
+
+def _descendants() -> list[int]:
+    """Every process below this one: its children, theirs, and so on."""
+    if _HAVE_CHILDREN_FILES:
+        below = {os.getpid(): _children(os.getpid())}
+    elif _HAVE_PROC:
+        below = {}
+        for name in os.listdir("/proc"):
+            fields = _proc_stat(name) if name.isdigit() else None
+            if fields is not None:
+                below.setdefault(int(fields[1]), []).append(int(name))
+    else:
+        return []
+    found: list[int] = []
+    todo = list(below.get(os.getpid(), ()))
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(_children(pid) if _HAVE_CHILDREN_FILES else below.get(pid, ()))
+    return found
+
+
+def _kill(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _signal_job(leader: int, sig: int) -> None:
+    """Signal the job's process group and every process below the supervisor.
+
+    The supervisor is a child subreaper, so that includes processes that left
+    the group (setsid) or daemonized.
+    """
+    _killpg(leader, sig)
+    for pid in _descendants():
+        _kill(pid, sig)
+
+
+# --------------------------------------------------------------------------
+# cgroups (memory limits)
+
+
+def _cgroup_candidates() -> list[Cgroup]:
+    """Directories of this process's cgroups with the memory controller, v2 first."""
+    own: dict[str, str] = {}
+    mounts: list[tuple[str, str, str, str]] = []
+    try:
+        with open("/proc/self/cgroup") as f:
+            for line in f:
+                parts = line.rstrip("\n").split(":", 2)
+                if len(parts) == 3:
+                    own["v2" if parts[1] == "" else parts[1]] = parts[2]
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                left, _, right = line.partition(" - ")
+                mine, fs = left.split(), right.split()
+                if len(mine) > 4 and len(fs) > 2 and fs[0] in ("cgroup", "cgroup2"):
+                    mounts.append((fs[0], mine[3], mine[4], fs[2]))
+    except OSError:
+        return []
+    v1_memory = [path for names, path in own.items() if "memory" in names.split(",")]
+    found: list[Cgroup] = []
+    for fstype, root, mountpoint, options in mounts:
+        if fstype == "cgroup2":
+            kind, path = "v2", own.get("v2")
+        elif "memory" in options.split(",") and v1_memory:
+            kind, path = "v1", v1_memory[0]
+        else:
+            continue
+        if path is None or not (path + "/").startswith(root.rstrip("/") + "/"):
+            continue
+        found.append((kind, os.path.normpath(mountpoint + "/" + path[len(root) :])))
+    found.sort(key=lambda c: c[0] != "v2")
+    return found
+
+
+def _memory_cgroup_parent() -> Cgroup | None:
+    """Where this user may create a job cgroup that can limit memory, or None.
+
+    cgroup v2: this process's cgroup or the nearest ancestor whose
+    ``cgroup.subtree_control`` has ``memory`` and that is writable; cgroup v1:
+    this process's ``memory`` cgroup if writable.
+    """
+    for kind, directory in _cgroup_candidates():
+        if kind == "v1":
+            if os.access(directory, os.W_OK) and os.path.exists(
+                os.path.join(directory, "memory.limit_in_bytes")
+            ):
+                return kind, directory
+            continue
+        current = directory
+        while os.path.exists(os.path.join(current, "cgroup.subtree_control")):
+            try:
+                enabled = _read_bytes(os.path.join(current, "cgroup.subtree_control")).split()
+            except OSError:
+                break
+            if b"memory" in enabled and os.access(current, os.W_OK):
+                return kind, current
+            current = os.path.dirname(current)
+    return None
+
+
+def _make_job_cgroup(jobid: str, limit: int) -> Cgroup | None:
+    """A new cgroup for ``jobid`` with ``limit`` bytes as its memory limit, or None."""
+    parent = _memory_cgroup_parent()
+    if parent is None:
+        return None
+    kind, directory = parent
+    path = os.path.join(directory, f"lrms-{jobid}")
+    try:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path)
+        if kind == "v2":
+            _write_file(os.path.join(path, "memory.max"), str(limit).encode())
+            with contextlib.suppress(OSError):
+                _write_file(os.path.join(path, "memory.swap.max"), b"0")
+        else:
+            _write_file(os.path.join(path, "memory.limit_in_bytes"), str(limit).encode())
+            with contextlib.suppress(OSError):  # only where swap accounting is on
+                _write_file(os.path.join(path, "memory.memsw.limit_in_bytes"), str(limit).encode())
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
+        return None
+    return kind, path
+
+
+def _oom_kills(cgroup: Cgroup) -> int:
+    """How many processes of ``cgroup`` the kernel killed for running out of memory."""
+    kind, path = cgroup
+    name = "memory.events" if kind == "v2" else "memory.oom_control"
+    try:
+        for line in _read_bytes(os.path.join(path, name)).decode().splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _cgroup_pids(cgroup: Cgroup) -> list[int]:
+    try:
+        return [int(p) for p in _read_bytes(os.path.join(cgroup[1], "cgroup.procs")).split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _remove_cgroup(cgroup: Cgroup, kill: bool) -> None:
+    """Delete the job's cgroup (with ``kill``: after killing whatever is still in it)."""
+    deadline = time.monotonic() + _SWEEP_LIMIT
+    while True:
+        pids = _cgroup_pids(cgroup)
+        if kill:
+            for pid in pids:
+                _kill(pid, signal.SIGKILL)
+        try:
+            os.rmdir(cgroup[1])
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            if not pids or time.monotonic() > deadline:
+                return
+        time.sleep(0.01)
 
 
 # --------------------------------------------------------------------------
 # slot accounting
 
 
-def _scan_active(active: str, boot: str, purge: bool) -> dict:
-    """Return {jobid: cores} of the valid entries in ``active``.
+def _scan_active(active: str, boot: str, purge: bool) -> dict[str, Record]:
+    """Return {jobid: entry} of the valid entries in ``active``.
 
-    Entries of another boot (or unreadable ones) are skipped, and deleted if
-    ``purge`` (only done while holding the lock).
+    Entries of another boot, of a supervisor that died, or unreadable ones are
+    skipped, and deleted if ``purge`` (only done while holding the lock).
     """
     try:
         names = os.listdir(active)
@@ -138,24 +475,43 @@ def _scan_active(active: str, boot: str, purge: bool) -> dict:
         path = os.path.join(active, name)
         try:
             entry = _read_json(path)
-            cores = int(entry["cores"])
-            ok = entry.get("boot_id") == boot
+            entry["cores"] = int(entry["cores"])
+            ok = entry.get("boot_id") == boot and (
+                "wrapper_pid" not in entry or _supervisor_alive(entry)
+            )
         except FileNotFoundError:
             continue
         except (ValueError, TypeError, KeyError, AttributeError, OSError):
             ok = False
         if ok:
-            entries[name] = cores
+            entries[name] = entry
         elif purge:
             _unlink(path)
     return entries
 
 
+def _pick_cpus(entries: dict[str, Record], cores: int) -> list[int] | None:
+    """The ``cores`` least used CPUs this process may run on; None if that is all of them."""
+    if not _HAVE_AFFINITY:
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    if cores >= len(allowed):
+        return None
+    load = dict.fromkeys(allowed, 0)
+    for entry in entries.values():
+        for cpu in entry.get("cpus") or ():
+            if cpu in load:
+                load[cpu] += 1
+    return sorted(sorted(allowed, key=lambda cpu: (load[cpu], cpu))[:cores])
+
+
 def reserve(spool: str, jobid: str, cores: int, max_cores: int) -> bool:
     """Atomically take ``cores`` slots for ``jobid`` if at most ``max_cores`` get used.
 
-    Entries left over from a previous boot are deleted.  Re-reserving an
-    existing ``jobid`` replaces its entry.  Returns False if it does not fit.
+    The entry also names the CPUs the job will be pinned to (the least used
+    ones).  Entries left over from a previous boot or by a dead supervisor are
+    deleted.  Re-reserving an existing ``jobid`` replaces its entry.  Returns
+    False if it does not fit.
     """
     _check_jobid(jobid)
     cores = int(cores)
@@ -168,9 +524,10 @@ def reserve(spool: str, jobid: str, cores: int, max_cores: int) -> bool:
             os.makedirs(active, 0o700, exist_ok=True)
         entries = _scan_active(active, boot, purge=True)
         entries.pop(jobid, None)
-        if sum(entries.values()) + cores > max_cores:
+        if sum(e["cores"] for e in entries.values()) + cores > max_cores:
             return False
-        _write_atomic(os.path.join(active, jobid), {"cores": cores, "boot_id": boot})
+        entry = {"cores": cores, "boot_id": boot, "cpus": _pick_cpus(entries, cores)}
+        _write_atomic(os.path.join(active, jobid), entry)
         return True
     finally:
         os.close(fd)  # also drops the flock
@@ -196,14 +553,25 @@ def _memtotal() -> int:
         return 0
 
 
-def usage(spool: str) -> dict:
-    """Return {"used_cores", "running", "cpus", "memory_bytes"} of this host/spool."""
+def enforcement() -> dict[str, str | None]:
+    """How this host enforces each request for jobs of this user (None: it cannot)."""
+    cgroup = _memory_cgroup_parent()
+    memory = None
+    if cgroup is not None:
+        limit = "memory.max" if cgroup[0] == "v2" else "memory.limit_in_bytes"
+        memory = f"cgroup {cgroup[0]} {limit}"
+    return {"memory": memory, "cores": "CPU affinity" if _HAVE_AFFINITY else None}
+
+
+def usage(spool: str) -> Record:
+    """Return {"used_cores", "running", "cpus", "memory_bytes", "enforced"} of this host/spool."""
     entries = _scan_active(os.path.join(spool, "active"), _boot_id(), purge=False)
     return {
-        "used_cores": sum(entries.values()),
+        "used_cores": sum(e["cores"] for e in entries.values()),
         "running": len(entries),
         "cpus": os.cpu_count(),
         "memory_bytes": _memtotal(),
+        "enforced": enforcement(),
     }
 
 
@@ -211,11 +579,9 @@ def usage(spool: str) -> dict:
 # launching
 
 
-def _job_spec(job: dict, sandbox: str) -> dict:
+def _job_spec(job: Record, sandbox: str) -> Record:
     """Validate job.json (in the caller, so errors raise there) and resolve paths."""
-    if not isinstance(job, dict):
-        raise ValueError("job.json: not an object")
-    _check_jobid(job.get("jobid"))
+    jobid = _check_jobid(job.get("jobid"))
     argv = job.get("argv")
     if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
         raise ValueError("job.json: argv must be a non-empty list of strings")
@@ -229,8 +595,9 @@ def _job_spec(job: dict, sandbox: str) -> dict:
     stdin = job.get("stdin")
     walltime = job.get("walltime")
     grace = job.get("grace")
+    memory = job.get("memory")
     return {
-        "jobid": job["jobid"],
+        "jobid": jobid,
         "argv": argv,
         "env": env,
         "stdin": os.path.join(sandbox, stdin) if stdin else os.devnull,
@@ -238,28 +605,30 @@ def _job_spec(job: dict, sandbox: str) -> dict:
         "stderr": os.path.join(sandbox, stderr),
         "walltime": float(walltime) if walltime is not None else None,
         "grace": float(grace) if grace is not None else DEFAULT_GRACE,
+        "memory": int(memory) if memory else None,
     }
 
 
 def launch(spool: str, sandbox: str) -> int:
-    """Start the job of ``sandbox`` under a detached wrapper; return the wrapper's pid.
+    """Start the job of ``sandbox`` under a detached supervisor; return the supervisor's pid.
 
     Forks the current interpreter once; the child calls setsid() and becomes
-    the wrapper, so this returns at once.  The wrapper stays this process's
-    child until it ends (it is reaped by later calls, or re-parented when this
-    process exits).  The slot must have been reserved by the caller; the
-    wrapper releases it when the job ends.  Raises (without starting
+    the supervisor, so this returns at once.  The supervisor stays this
+    process's child until it ends (it is reaped by later calls, or re-parented
+    when this process exits).  The slot must have been reserved by the caller;
+    the supervisor releases it when the job ends.  Raises (without starting
     anything) if job.json is unusable; the caller then still owns the
     reservation.
     """
     spec = _job_spec(_read_json(os.path.join(sandbox, CONTROL_DIR, "job.json")), sandbox)
     _reap()
-    # The wrapper's signals are blocked from the fork on, so a SIGTERM sent
+    _libc()  # loaded here: the forked supervisor must not import
+    # The supervisor's signals are blocked from the fork on, so a SIGTERM sent
     # before it is ready stays pending instead of killing it.
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, _WAIT_SIGNALS)
     try:
         pid = os.fork()
-        if pid == 0:  # the wrapper
+        if pid == 0:  # the supervisor
             try:
                 os.setsid()
                 _wrapper(spool, sandbox, spec)  # never returns
@@ -267,32 +636,39 @@ def launch(spool: str, sandbox: str) -> int:
                 os._exit(1)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-    _children.add(pid)
-    # The wrapper writes this too, first thing (in case this process dies now); written
-    # here as well, find() sees the job as soon as launch() has returned.
+    _children_forked.add(pid)
+    # The supervisor writes this too, first thing (in case this process dies now);
+    # written here as well, find() sees the job as soon as launch() has returned.
     with contextlib.suppress(OSError):
-        _write_atomic(os.path.join(sandbox, CONTROL_DIR, "launched"), {"wrapper_pid": pid})
+        _write_atomic(os.path.join(sandbox, CONTROL_DIR, "launched"),
+                      _launch_record(pid, spool, spec["jobid"]))
     return pid
 
 
-_children: set = set()  # wrappers forked by this process and not reaped yet
+def _launch_record(pid: int, spool: str, jobid: str) -> Record:
+    record = _identity(pid)
+    record.update(spool=spool, jobid=jobid)
+    return record
+
+
+_children_forked: set[int] = set()  # supervisors forked by this process, not reaped yet
 
 
 def _reap() -> None:
-    """Collect wrappers of this process that have exited (no zombies pile up)."""
-    for pid in list(_children):
+    """Collect supervisors of this process that have exited (no zombies pile up)."""
+    for pid in list(_children_forked):
         try:
             done, _ = os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:  # reaped elsewhere, or SIGCHLD ignored
             done = pid
         if done:
-            _children.discard(pid)
+            _children_forked.discard(pid)
 
 
-def _close_fds(keep: tuple = ()) -> None:
+def _close_fds(keep: tuple[int, ...] = ()) -> None:
     """Close every fd >= 3 except ``keep``."""
     try:
-        names = os.listdir("/proc/self/fd")
+        names: list[str] | None = os.listdir("/proc/self/fd")
     except OSError:
         try:
             names = os.listdir("/dev/fd")
@@ -312,11 +688,6 @@ def _close_fds(keep: tuple = ()) -> None:
                 os.close(fd)
 
 
-def _killpg(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
 def _log(ctl: str, message: str) -> None:
     try:
         fd = os.open(
@@ -332,14 +703,34 @@ def _log(ctl: str, message: str) -> None:
         pass
 
 
-def _wrapper(spool: str, sandbox: str, spec: dict) -> None:
-    """Body of the detached wrapper process (a fork of the caller). Never returns."""
+def _outcome(start: float, reason: str, error: str | None, exitcode: int | None = None,
+             sig: int | None = None, walltime: float | None = None) -> Record:
+    """A status.json record of a job that ended without usage figures."""
+    now = time.time()
+    return {
+        "exitcode": exitcode,
+        "signal": sig,
+        "start": start,
+        "end": now,
+        "walltime": max(0.0, now - start) if walltime is None else walltime,
+        "cputime": 0.0,
+        "maxrss_kib": 0,
+        "reason": reason,
+        "error": error,
+    }
+
+
+def _wrapper(spool: str, sandbox: str, spec: Record) -> None:
+    """Body of the detached supervisor (a fork of the caller). Never returns."""
     ctl = os.path.join(sandbox, CONTROL_DIR)
-    state = {"pgid": None, "start": None}
+    state: Record = {"pgid": None, "start": None}
     try:
         gc.disable()  # no finalizers of the parent's objects closing reused fds
         # First of all, so that find() sees the job even if the caller dies now.
-        _write_atomic(os.path.join(ctl, "launched"), {"wrapper_pid": os.getpid()})
+        record = _launch_record(os.getpid(), spool, spec["jobid"])
+        _write_atomic(os.path.join(ctl, "launched"), record)
+        _set_title(f"lrms-job {spec['jobid']}")
+        _prctl(_PR_SET_CHILD_SUBREAPER, 1)
         fd = os.open(os.devnull, os.O_RDWR)
         for i in (0, 1, 2):
             if fd != i:
@@ -352,25 +743,14 @@ def _wrapper(spool: str, sandbox: str, spec: dict) -> None:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # SIG_IGN would auto-reap the job
         signal.pthread_sigmask(signal.SIG_BLOCK, _WAIT_SIGNALS)
         os.chdir(sandbox)
-        result = _supervise(ctl, spec, state)
+        _claim_slot(spool, spec["jobid"], record)
+        result = _supervise(ctl, spec, state, record)
     except BaseException as exc:
         msg = f"wrapper error: {type(exc).__name__}: {exc}"
         _log(ctl, msg)
         if state["pgid"] is not None:
-            _killpg(state["pgid"], signal.SIGKILL)
-        now = time.time()
-        start = state["start"] or now
-        result = {
-            "exitcode": 126,
-            "signal": None,
-            "start": start,
-            "end": now,
-            "walltime": now - start,
-            "cputime": 0.0,
-            "maxrss_kib": 0,
-            "reason": "failed",
-            "error": msg,
-        }
+            _signal_job(state["pgid"], signal.SIGKILL)
+        result = _outcome(state["start"] or time.time(), "failed", msg, exitcode=126)
     try:
         release(spool, spec["jobid"])  # before status.json: "ended" implies "slot free"
     except BaseException as exc:
@@ -382,10 +762,28 @@ def _wrapper(spool: str, sandbox: str, spec: dict) -> None:
     os._exit(0)
 
 
-def _open_stdio(spec: dict) -> tuple:
+def _claim_slot(spool: str, jobid: str, record: Record) -> None:
+    """Put this supervisor's identity into the job's slot entry and pin to its CPUs.
+
+    With the identity, a slot whose supervisor died counts as free.
+    """
+    path = os.path.join(spool, "active", jobid)
+    try:
+        entry = _read_json(path)
+    except FileNotFoundError:
+        return  # no reservation (a test calling launch directly): nothing to claim
+    cpus = entry.get("cpus")
+    if cpus and _HAVE_AFFINITY:
+        os.sched_setaffinity(0, cpus)  # inherited by the job
+    entry.update(wrapper_pid=record["wrapper_pid"], wrapper_start=record["wrapper_start"])
+    _write_atomic(path, entry)
+
+
+def _open_stdio(spec: Record) -> Stdio:
     """Open the job's stdin, stdout, stderr in the wrapper (close-on-exec fds)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-    fds: list = []
+    fds: list[int] = []
+    what = "stdin"
     try:
         for key in ("stdin", "stdout", "stderr"):
             what = key
@@ -399,14 +797,14 @@ def _open_stdio(spec: dict) -> tuple:
         for fd in set(fds):
             os.close(fd)
         raise _SetupError(f"cannot open {what} file {exc.filename!r}: {exc.strerror}") from None
-    return tuple(fds)
+    return fds[0], fds[1], fds[2]
 
 
 class _SetupError(Exception):
     pass
 
 
-def _job_env(spec: dict) -> os._Environ | dict:
+def _job_env(spec: Record) -> Env:
     if not spec["env"]:
         return os.environ
     env = dict(os.environ)
@@ -414,53 +812,57 @@ def _job_env(spec: dict) -> os._Environ | dict:
     return env
 
 
-def _spawn(argv: list[str], env: os._Environ | dict, stdio: tuple) -> int:
+def _spawn(argv: list[str], env: Env, stdio: Stdio) -> int:
     """Start the job with posix_spawn (vfork+exec in libc: cheap, reports exec errors).
 
     The child gets its own process group, an empty signal mask and default
     dispositions.  Raises OSError if the program cannot be executed.
     """
-    kwargs = {
-        "file_actions": [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(stdio)],
-        "setpgroup": 0,
-        "setsigmask": (),
-        "setsigdef": _RESET_SIGNALS,
-    }
+    actions = [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(stdio)]
     name = argv[0]
     if "/" in name or env is os.environ or env.get("PATH") == os.environ.get("PATH"):
-        return os.posix_spawnp(name, argv, env, **kwargs)
+        return os.posix_spawnp(name, argv, env, file_actions=actions, setpgroup=0,
+                               setsigmask=(), setsigdef=_RESET_SIGNALS)
     # The job sets its own PATH: look the program up in *that* PATH, like
     # execvpe() does (libc's posix_spawnp would search the wrapper's PATH).
-    saved = None
+    saved: OSError | None = None
     for directory in os.get_exec_path(env) if name else ():
         path = os.path.join(directory, name)
         if not os.path.exists(path):  # a stat() is cheaper than a failed spawn
             continue
         try:
-            return os.posix_spawn(path, argv, env, **kwargs)
+            return os.posix_spawn(path, argv, env, file_actions=actions, setpgroup=0,
+                                  setsigmask=(), setsigdef=_RESET_SIGNALS)
         except OSError as exc:
             if exc.errno not in (errno.ENOENT, errno.ENOTDIR) and saved is None:
                 saved = exc
     raise saved or FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
 
 
-def _fork_exec(argv: list[str], env: os._Environ | dict, stdio: tuple) -> tuple:
-    """Fallback without posix_spawn: fork + exec, exec errors come back through a
-    close-on-exec pipe.  Returns (pid, read end of that pipe)."""
+def _fork_exec(argv: list[str], env: Env, stdio: Stdio,
+               cgroup: Cgroup | None) -> tuple[int, int]:
+    """Start the job with fork + exec (no posix_spawn, or it joins a cgroup first);
+    exec errors come back through a close-on-exec pipe.  Returns (pid, read end)."""
     errr, errw = os.pipe()  # both close-on-exec
     pid = os.fork()
     if pid == 0:
-        _exec_child(argv, env, stdio, errw)  # never returns
+        _exec_child(argv, env, stdio, errw, cgroup)  # never returns
     os.close(errw)
     with contextlib.suppress(OSError):
         os.setpgid(pid, pid)  # also done by the child; whichever comes first
     return pid, errr
 
 
-def _exec_child(argv: list[str], env: os._Environ | dict, stdio: tuple, errw: int) -> None:
-    """Body of the forked job child (fallback path). Never returns."""
+def _exec_child(argv: list[str], env: Env, stdio: Stdio, errw: int,
+                cgroup: Cgroup | None) -> None:
+    """Body of the forked job child (fork path). Never returns."""
+    what = ""
     try:
         os.setpgid(0, 0)
+        if cgroup is not None:
+            what = "cannot join the job's cgroup: "
+            _write_file(os.path.join(cgroup[1], "cgroup.procs"), str(os.getpid()).encode())
+            what = ""
         for sig in _RESET_SIGNALS:
             with contextlib.suppress(OSError, ValueError, RuntimeError):
                 signal.signal(sig, signal.SIG_DFL)
@@ -471,24 +873,9 @@ def _exec_child(argv: list[str], env: os._Environ | dict, stdio: tuple, errw: in
     except BaseException as exc:
         code = getattr(exc, "errno", None) or 0
         with contextlib.suppress(BaseException):
-            os.write(errw, f"{code}:{getattr(exc, 'strerror', None) or exc}".encode())
-        os._exit(127 if code == errno.ENOENT else 126)
+            os.write(errw, f"{code}:{what}{getattr(exc, 'strerror', None) or exc}".encode())
+        os._exit(127 if code == errno.ENOENT and not what else 126)
     os._exit(126)
-
-
-def _failed(start: float, exitcode: int, error: str) -> dict:
-    now = time.time()
-    return {
-        "exitcode": exitcode,
-        "signal": None,
-        "start": start,
-        "end": now,
-        "walltime": max(0.0, now - start),
-        "cputime": 0.0,
-        "maxrss_kib": 0,
-        "reason": "failed",
-        "error": error,
-    }
 
 
 def _sigwait(timeout: float | None) -> int | None:
@@ -508,45 +895,81 @@ def _sigwait(timeout: float | None) -> int | None:
     return None
 
 
-def _supervise(ctl: str, spec: dict, state: dict) -> dict:
+_WaitResult = Tuple[int, int, Any]  # noqa: UP006
+
+
+def _leader_exited(leader: int) -> tuple[bool, _WaitResult | None]:
+    """Reap the processes the job left behind (re-parented to this subreaper) until
+    none is waiting; (whether the leader has exited, its wait4 result if reaped).
+
+    With waitid() the leader is left a zombie: its pid (= the job's pgid) then
+    cannot be reused, so signalling the group stays safe.
+    """
+    while True:
+        if _HAVE_WAITID:
+            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            if info is None:
+                return False, None
+            if info.si_pid == leader:
+                return True, None
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(info.si_pid, 0)
+        else:
+            try:
+                result = os.wait4(-1, os.WNOHANG)
+            except ChildProcessError:
+                return True, None
+            if result[0] == 0:
+                return False, None
+            if result[0] == leader:
+                return True, result
+
+
+def _sweep(leader: int) -> None:
+    """SIGKILL everything the job left until nothing is left; reap it (not the leader)."""
+    deadline = time.monotonic() + _SWEEP_LIMIT
+    while True:
+        _signal_job(leader, signal.SIGKILL)
+        for pid in _children(os.getpid()):
+            if pid != leader:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
+        if not [p for p in _descendants() if p != leader] or time.monotonic() > deadline:
+            return
+        time.sleep(0.005)
+
+
+def _supervise(ctl: str, spec: Record, state: Record, record: Record) -> Record:
     cancel_marker = os.path.join(ctl, "cancel")
     if os.path.exists(cancel_marker):
-        now = time.time()
-        return {
-            "exitcode": None,
-            "signal": int(signal.SIGTERM),
-            "start": now,
-            "end": now,
-            "walltime": 0.0,
-            "cputime": 0.0,
-            "maxrss_kib": 0,
-            "reason": "cancelled",
-            "error": None,
-        }
+        return _outcome(time.time(), "cancelled", None, sig=int(signal.SIGTERM), walltime=0.0)
     start = time.time()
     t0 = time.monotonic()
     state["start"] = start
     argv = spec["argv"]
+    cgroup = _make_job_cgroup(spec["jobid"], spec["memory"]) if spec["memory"] else None
     try:
         stdio = _open_stdio(spec)
     except _SetupError as exc:
-        return _failed(start, 126, str(exc))
+        return _failed_start(start, 126, str(exc), cgroup)
     errr = None
     try:
-        if _USE_POSIX_SPAWN:
+        if _USE_POSIX_SPAWN and cgroup is None:
             pid = _spawn(argv, _job_env(spec), stdio)
         else:
-            pid, errr = _fork_exec(argv, _job_env(spec), stdio)
+            pid, errr = _fork_exec(argv, _job_env(spec), stdio, cgroup)
     except OSError as exc:
         code = 127 if exc.errno == errno.ENOENT else 126
-        return _failed(start, code, f"cannot execute {argv[0]!r}: {exc.strerror or exc}")
+        return _failed_start(start, code, f"cannot execute {argv[0]!r}: {exc.strerror or exc}",
+                             cgroup)
     finally:
         for fd in set(stdio):
             os.close(fd)
     state["pgid"] = pid
-    _write_atomic(
-        os.path.join(ctl, "started"), {"start": start, "wrapper_pid": os.getpid(), "pgid": pid}
-    )
+    started = dict(record, start=start, pgid=pid, cgroup=cgroup)
+    leader = _started_at(pid) if _HAVE_PROC else None
+    started["job_start"] = None if leader is None else leader[1]
+    _write_atomic(os.path.join(ctl, "started"), started)
 
     reason = None
     kill_at = None
@@ -560,15 +983,15 @@ def _supervise(ctl: str, spec: dict, state: dict) -> dict:
             reason = why
         if not term_sent:
             term_sent = True
-            _killpg(pid, signal.SIGTERM)
-            _killpg(pid, signal.SIGCONT)
+            _signal_job(pid, signal.SIGTERM)
+            _signal_job(pid, signal.SIGCONT)
             kill_at = time.monotonic() + grace
 
     if os.path.exists(cancel_marker):  # cancel() ran before `started` existed
         terminate("cancelled")
 
     exec_error = ""
-    if errr is not None:  # fork fallback: wait for exec (EOF) or its errno
+    if errr is not None:  # fork path: wait for exec (EOF) or its errno
         chunks = []
         while True:
             chunk = os.read(errr, 4096)
@@ -578,17 +1001,10 @@ def _supervise(ctl: str, spec: dict, state: dict) -> dict:
         os.close(errr)
         exec_error = b"".join(chunks).decode("utf-8", "replace")
 
-    reaped = None
     while True:
-        if _HAVE_WAITID:
-            # Exited but not reaped: while it is a zombie its pid (= our pgid)
-            # cannot be reused, so the final killpg() below is safe.
-            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
-                break
-        else:  # reap right away; the pgid reuse window is negligible
-            reaped = os.wait4(pid, os.WNOHANG)
-            if reaped[0]:
-                break
+        done, reaped = _leader_exited(pid)
+        if done:
+            break
         now = time.monotonic()
         if wall_at is not None and now >= wall_at:
             wall_at = None
@@ -596,15 +1012,16 @@ def _supervise(ctl: str, spec: dict, state: dict) -> dict:
             continue
         if kill_at is not None and now >= kill_at:
             kill_at = None
-            _killpg(pid, signal.SIGKILL)
+            _signal_job(pid, signal.SIGKILL)
             continue
         deadlines = [d for d in (wall_at, kill_at) if d is not None]
         signo = _sigwait(min(deadlines) - now if deadlines else None)
         if signo == signal.SIGTERM:
             terminate("cancelled")
 
-    _killpg(pid, signal.SIGKILL)  # like a batch system: nothing survives the job
-    _, status, ru = reaped if reaped is not None else os.wait4(pid, 0)
+    _sweep(pid)  # like a batch system: nothing survives the job
+    _, status, _ = reaped if reaped is not None else os.wait4(pid, 0)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the job and all it left behind
     end = time.time()
     elapsed = time.monotonic() - t0
     if os.WIFSIGNALED(status):
@@ -617,6 +1034,11 @@ def _supervise(ctl: str, spec: dict, state: dict) -> dict:
         error = f"cannot execute {argv[0]!r}: {why}"
         if sig is None:
             reason = "failed"
+    if cgroup is not None:
+        if _oom_kills(cgroup) and reason is None:
+            reason = "memory"
+            error = f"killed for using more than the requested {spec['memory']} bytes of memory"
+        _remove_cgroup(cgroup, kill=False)
     if reason is None:
         reason = "signalled" if sig is not None else "exited"
     return {
@@ -625,80 +1047,133 @@ def _supervise(ctl: str, spec: dict, state: dict) -> dict:
         "start": start,
         "end": end,
         "walltime": elapsed,
-        "cputime": ru.ru_utime + ru.ru_stime,
-        "maxrss_kib": int(ru.ru_maxrss),
+        "cputime": usage.ru_utime + usage.ru_stime,
+        "maxrss_kib": int(usage.ru_maxrss),
         "reason": reason,
         "error": error,
     }
+
+
+def _failed_start(start: float, exitcode: int, error: str, cgroup: Cgroup | None) -> Record:
+    if cgroup is not None:
+        _remove_cgroup(cgroup, kill=False)
+    return _outcome(start, "failed", error, exitcode=exitcode)
+
+
+# --------------------------------------------------------------------------
+# lost supervisors
+
+
+def _declare_lost(ctl: str, record: Record) -> Record:
+    """End the job of ``ctl`` whose supervisor died: kill what is verifiably left of
+    it, free its slot and write a status.json with reason "lost"; return that."""
+    same_boot = record.get("boot_id") == _boot_id()
+    pgid, job_start = record.get("pgid"), record.get("job_start")
+    if same_boot and pgid and job_start is not None:
+        leader = _started_at(int(pgid))
+        # With the leader gone, any member of the group is the job's: a pgid is
+        # never handed out as a new pid while its group has members.
+        if leader is None or leader[1] == job_start:
+            _killpg(int(pgid), signal.SIGKILL)
+    if same_boot and record.get("cgroup"):
+        kind, path = record["cgroup"]
+        _remove_cgroup((kind, path), kill=True)
+    with contextlib.suppress(KeyError, OSError, ValueError):
+        release(record["spool"], record["jobid"])
+    why = "the host rebooted" if not same_boot else (
+        f"its supervisor (pid {record.get('wrapper_pid')}) died: killed, or out of memory")
+    start = record.get("start")
+    status = _outcome(start or time.time(), "lost",
+                      f"{why}; the job's outcome is unknown")
+    status.update(start=start, walltime=None, cputime=None, maxrss_kib=None)
+    _write_atomic(os.path.join(ctl, "status.json"), status)
+    return status
 
 
 # --------------------------------------------------------------------------
 # control
 
 
+def _read_status(ctl: str) -> Record | None:
+    """status.json of ``ctl`` (None if the job has not ended); unreadable: a failure."""
+    try:
+        return _read_json(os.path.join(ctl, "status.json"))
+    except FileNotFoundError:
+        return None
+    except (ValueError, OSError) as exc:
+        return {"exitcode": None, "signal": None, "reason": "failed",
+                "error": f"unreadable status.json: {exc}"}
+
+
+def _supervisor_record(ctl: str) -> tuple[str, Record | None]:
+    """("running", started) or ("launched", launched record or None)."""
+    for phase, name in (("running", "started"), ("launched", "launched")):
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            return phase, _read_json(os.path.join(ctl, name))
+    return "launched", None
+
+
 def cancel(sandbox: str) -> bool:
-    """Ask the wrapper of ``sandbox`` to cancel the job; False if it already ended
+    """Ask the supervisor of ``sandbox`` to cancel the job; False if it already ended
     (or the sandbox holds no job).
 
-    Works before the wrapper wrote ``started`` too: it checks the marker then.
+    Works before the supervisor wrote ``started`` too: it checks the marker then.
+    The supervisor is signalled only once verified by its start time; a job whose
+    supervisor died is ended as lost.
     """
     ctl = os.path.join(sandbox, CONTROL_DIR)
     status = os.path.join(ctl, "status.json")
     if os.path.exists(status) or not os.path.exists(os.path.join(ctl, "job.json")):
         return False  # ended, or there is no such job
-    os.close(os.open(os.path.join(ctl, "cancel"), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
-    try:
-        started = _read_json(os.path.join(ctl, "started"))
-    except (FileNotFoundError, ValueError):
+    _write_file(os.path.join(ctl, "cancel"), b"", os.O_CREAT)
+    phase, record = _supervisor_record(ctl)
+    if record is None:
         return True
-    if os.path.exists(status):  # ended meanwhile: don't signal a possibly reused pid
+    if not _supervisor_alive(record):
+        read_state(sandbox)  # ends it as lost
         return True
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(int(started["wrapper_pid"]), signal.SIGTERM)
+    if phase == "running" and not os.path.exists(status):
+        _signal_verified(int(record["wrapper_pid"]), record.get("wrapper_start"), signal.SIGTERM)
     return True
 
 
-def read_state(sandbox: str) -> dict:
+def read_state(sandbox: str) -> Record:
     """Return {"sandbox", "phase": "ended"|"running"|"launched"|"missing", ...}.
 
-    "ended" adds the status.json fields, "running" adds "start".
+    "ended" adds the status.json fields, "running" adds "start".  A job whose
+    supervisor is no longer alive is ended here as "lost".
     """
     ctl = os.path.join(sandbox, CONTROL_DIR)
-    try:
-        status = _read_json(os.path.join(ctl, "status.json"))
-    except FileNotFoundError:
-        pass
-    except (ValueError, OSError) as exc:
-        return {
-            "sandbox": sandbox,
-            "phase": "ended",
-            "exitcode": None,
-            "signal": None,
-            "reason": "failed",
-            "error": f"unreadable status.json: {exc}",
-        }
-    else:
-        state = {"sandbox": sandbox, "phase": "ended"}
-        state.update(status)
-        return state
-    try:
-        started = _read_json(os.path.join(ctl, "started"))
-        return {"sandbox": sandbox, "phase": "running", "start": started.get("start")}
-    except (FileNotFoundError, ValueError):
-        pass
-    if os.path.exists(os.path.join(ctl, "job.json")):
-        return {"sandbox": sandbox, "phase": "launched"}
-    return {"sandbox": sandbox, "phase": "missing"}
+    answer: Record = {"sandbox": sandbox}
+    status = _read_status(ctl)
+    if status is None:
+        phase, record = _supervisor_record(ctl)
+        if record is not None and not _supervisor_alive(record):
+            status = _read_status(ctl)  # it may have ended just now
+            if status is None:
+                status = _declare_lost(ctl, record)
+        elif phase == "running" and record is not None:
+            answer.update(phase="running", start=record.get("start"))
+            return answer
+        elif os.path.exists(os.path.join(ctl, "job.json")):
+            answer["phase"] = "launched"
+            return answer
+        else:
+            answer["phase"] = "missing"
+            return answer
+    answer["phase"] = "ended"
+    answer.update(status)
+    return answer
 
 
-def read_states(sandboxes: list[str]) -> list[dict]:
+def read_states(sandboxes: list[str]) -> list[Record]:
     """read_state() of each sandbox, in order."""
     _reap()
     return [read_state(s) for s in sandboxes]
 
 
 def find(sandbox: str) -> int | None:
-    """The pid of the wrapper started for the job of ``sandbox``, or None if none was.
+    """The pid of the supervisor started for the job of ``sandbox``, or None if none was.
 
     The job's id is the sandbox's name; a job.json of another job does not count.
     A sandbox whose job was never launched (or does not exist) gives None; an
@@ -710,7 +1185,7 @@ def find(sandbox: str) -> int | None:
         launched = _read_json(os.path.join(ctl, "launched"))
     except (FileNotFoundError, NotADirectoryError, ValueError):
         return None  # (ValueError: job.json half-written, the caller died before launching)
-    if not isinstance(job, dict) or job.get("jobid") != os.path.basename(sandbox):
+    if job.get("jobid") != os.path.basename(sandbox):
         return None
     return int(launched["wrapper_pid"])
 
@@ -732,9 +1207,9 @@ usage: wrapper.py submit SPOOL JOBID SANDBOX MAX_CORES
 """
 
 
-def _submit(spool: str, jobid: str, sandbox: str, max_cores: int) -> tuple:
+def _submit(spool: str, jobid: str, sandbox: str, max_cores: int) -> tuple[Record, int]:
     job = _read_json(os.path.join(sandbox, CONTROL_DIR, "job.json"))
-    if not isinstance(job, dict) or job.get("jobid") != jobid:
+    if job.get("jobid") != jobid:
         return {"ok": False, "error": f"job.json jobid does not match {jobid!r}"}, 1
     cores = int(job.get("cores") or 1)
     if not reserve(spool, jobid, cores, max_cores):
@@ -751,6 +1226,7 @@ def main(args: list[str]) -> int:
     """Command-line entry point; prints JSON on stdout, returns the exit status."""
     cmd = args[0] if args else ""
     rest = args[1:]
+    out: object
     try:
         if cmd == "submit" and len(rest) == 4:
             try:
