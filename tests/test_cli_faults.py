@@ -184,8 +184,8 @@ def test_fetch_onto_a_full_disk_leaves_no_partial_file(env, tmp_path, small_disk
     lrms_cli(env, tmp_path, "wait", job)
     done = lrms_cli(env, tmp_path, "fetch", job, "--dir", str(small_disk), check=False)
     assert done.returncode == 3
-    assert done.stderr == (f"lrms: error: job {job}: fetching its outputs into "
-                           f"{small_disk} failed: No space left on device\n")
+    assert done.stderr == (f"lrms: error: job {job}: fetching outputs into {small_disk} "
+                           "failed: cannot copy big.dat (No space left on device)\n")
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert "big.dat" not in os.listdir(small_disk)
     assert not [name for name in os.listdir(small_disk) if name.endswith(".lrms-part")]

@@ -255,3 +255,60 @@ def test_engine_on_slurm_with_retries_and_fetch(slurm, tmp_path, recorder):
         for i, job in enumerate(done):
             assert (tmp_path / "out" / jobs[i].jobid / "r.txt").read_text() == f"{i}\n"
         assert recorder.queries and max(recorder.queries) <= 3
+
+
+# -- every state change goes through the facade ---------------------------------------
+
+
+class EventLog:
+    """An extension plugin that records each job_submitted and job_state_changed event."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, ...]] = []
+
+    @lrms.hookimpl
+    def job_submitted(self, resource, job):
+        self.events.append((job.jobid, "submitted", resource.name))
+
+    @lrms.hookimpl
+    def job_state_changed(self, resource, job, old, new):
+        assert job.state == new
+        self.events.append((job.jobid, old.value, new.value))
+
+
+@pytest.fixture
+def event_log():
+    plugin = EventLog()
+    lrms.register(plugin)
+    yield plugin
+    lrms.unregister(plugin)
+
+
+def test_every_state_change_the_engine_makes_reaches_extension_plugins(tmp_path, event_log):
+    """Submitted, recovered, refused (the config changed since it was added) and cancelled
+    before submission: each job's every move, and each acceptance, is announced once."""
+    log = event_log
+    added = write_config(tmp_path, {"local": {"backend": "shellcmd"}})
+    now = str(tmp_path / "now.yaml")
+    Path(now).write_text(Path(added).read_text().replace("max_cores_per_job: 2",
+                                                         "max_cores_per_job: 1"))
+    store = str(tmp_path / "jobs.db")
+    with lrms.Engine(added, store) as engine:
+        ran, recovered, cancelled, refused = engine.add(
+            [sh("true"), sh("true"), sh("true"), sh("true", requested_cores=2)])
+    killed_submission(added, store, recovered, "local", "after-submit")
+    with lrms.Engine(now, store, output_root=tmp_path / "out") as engine:
+        engine.cancel(cancelled)
+        first = engine.progress()
+        assert [job.jobid for job in first.recovered] == [recovered.jobid]
+        assert {job.jobid for job in first.submitted} == {ran.jobid}
+        finished = engine.wait([ran, recovered, cancelled, refused], timeout=60)
+    assert finished[3].termination_reason == lrms.TerminationReason.SUBMISSION_FAILED
+    for job in finished:
+        mine = [event[1:] for event in log.events if event[0] == job.jobid]
+        moves = list(itertools.pairwise(state.value for state, _ in job.history))
+        assert [event for event in mine if event[0] != "submitted"] == moves, mine
+        if job.jobid in (ran.jobid, recovered.jobid):  # accepted, announced before moving
+            assert mine[:2] == [("submitted", "local"), ("NEW", "SUBMITTED")], mine
+        else:
+            assert mine == [("NEW", "TERMINATED")]

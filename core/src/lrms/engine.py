@@ -6,17 +6,21 @@ one round over the whole store:
 1. *recover* jobs whose submitting process died before it recorded the
    native id (looked up on their resource by job id, ``find_jobs``);
 2. *refresh* every active job with one batched query per resource;
-3. *fetch* the outputs of jobs that just terminated into their own folder;
+3. *fetch* the outputs of jobs that just terminated into their own folder,
+   and try again for every terminated job whose outputs were never fetched;
 4. *resubmit* failed jobs, up to ``retries`` times;
 5. *submit* new jobs, at most ``max_in_flight`` active jobs per resource.
 
-The facade fires the event hooks on every state change.  Every change is
-saved in the store at once, so another process (or a later one) sees it.
+Every state change goes through the :class:`~lrms.LRMS` facade, which fires
+the event hooks.  Every change is saved in the store at once, so another
+process (or a later one) sees it.  A job's sandbox is not freed while its
+declared outputs were never fetched (unless forced).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import logging
 import os
 import time
@@ -40,7 +44,7 @@ from .state import State, TerminationReason
 from .status import ResourceStatus
 from .store import ACTIVE, JobStore
 
-__all__ = ["Engine", "Round"]
+__all__ = ["Engine", "Round", "Submission"]
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +57,22 @@ class Round:
     changed: list[Job] = dataclasses.field(default_factory=list)
     terminated: list[Job] = dataclasses.field(default_factory=list)
     fetched: list[Job] = dataclasses.field(default_factory=list)
+    #: jobs whose outputs could not be fetched (why: ``job.fetch_error``)
+    unfetched: list[Job] = dataclasses.field(default_factory=list)
     resubmitted: list[Job] = dataclasses.field(default_factory=list)
     recovered: list[Job] = dataclasses.field(default_factory=list)
     errors: list[str] = dataclasses.field(default_factory=list)
     counts: dict[str, int] = dataclasses.field(default_factory=dict)
+
+
+class Submission(enum.Enum):
+    """What became of a job the engine tried to submit."""
+
+    SUBMITTED = "submitted"
+    #: the resource is full or cannot be reached: the job stays NEW for a later round
+    FULL = "full"
+    #: refused: the job is TERMINATED with ``TerminationReason.SUBMISSION_FAILED``
+    FAILED = "failed"
 
 
 def failed(job: Job) -> bool:
@@ -75,7 +91,8 @@ class Engine:
     resource (an int for all, or a mapping by resource name); ``retries`` is
     how often a failed job is resubmitted; ``output_root`` holds the per-job
     output folders (``<output_root>/<jobid>``) unless :meth:`add` names one;
-    ``fetch`` turns the automatic fetch of terminated jobs' outputs on or off.
+    ``fetch`` turns the automatic fetch of terminated jobs' outputs on or off
+    (a fetch that fails is tried again in every later round).
     """
 
     def __init__(
@@ -177,9 +194,11 @@ class Engine:
         done = Round()
         self._recover(done)
         self._refresh(done)
-        for job in done.terminated:
-            if self.fetch_outputs:
+        if self.fetch_outputs:
+            for job in done.terminated:
                 self._auto_fetch(job, done)
+            self._fetch_again(done)
+        for job in done.terminated:
             if failed(job) and job.attempt <= self.retries:
                 done.resubmitted.append(self.resubmit(job))
         self._submit(done)
@@ -210,7 +229,7 @@ class Engine:
                     job.status_message = (
                         f"submission to {resource.name} was interrupted and its backend cannot "
                         "look jobs up: check the resource by hand")
-                    job.state = State.UNKNOWN
+                    resource.move(job, State.UNKNOWN)
                 self.store.save(jobs, release=True)
                 done.errors.append(jobs[0].status_message or "")
                 continue
@@ -222,8 +241,7 @@ class Engine:
                 continue
             for job, hit in zip(jobs, found, strict=True):
                 if hit:
-                    resource.move(job, State.SUBMITTED)
-                    resource.hook.job_submitted(resource=resource, job=job)
+                    resource.recovered(job)
                     done.recovered.append(job)
                     log.info("recovered job %s as %s on %s", job.jobid, job.native_id,
                              resource.name)
@@ -250,15 +268,21 @@ class Engine:
             done.terminated += [job for job in changed if job.state == State.TERMINATED]
 
     def _auto_fetch(self, job: Job, done: Round) -> None:
-        if not job.app.outputs or not job.output_dir:
+        if not job.app.outputs or not job.output_dir or job.sandbox is None:
             return
         try:
             self.fetch(job, overwrite=job.attempt > 1)
-        except (LRMSError, OSError) as exc:
-            done.errors.append(f"job {job.jobid}: fetching outputs into {job.output_dir} "
-                               f"failed: {exc}")
+        except LRMSError:  # recorded in job.fetch_error; the caller reports it
+            done.unfetched.append(job)
         else:
             done.fetched.append(job)
+
+    def _fetch_again(self, done: Round) -> None:
+        """Fetch the outputs of jobs that terminated in earlier rounds but were never fetched."""
+        tried = {job.jobid for job in done.terminated}
+        for job in self.store.jobs(states=[State.TERMINATED]):
+            if job.unfetched and job.jobid not in tried:
+                self._auto_fetch(job, done)
 
     def _submit(self, done: Round) -> None:
         waiting = self.store.jobs(states=[State.NEW])
@@ -270,8 +294,12 @@ class Engine:
             try:
                 names = self.candidates(job.app, job.resource)
             except (LRMSError, ValueError) as exc:
-                self._fail(job, None, str(exc))
-                done.terminated.append(job)
+                try:
+                    self._fail(job, None, str(exc))
+                except LRMSError as problem:
+                    done.errors.append(str(problem))
+                else:
+                    done.terminated.append(job)
                 continue
             name = next((n for n in names
                          if n not in blocked and in_flight[n] < self.limit(n)), None)
@@ -281,42 +309,63 @@ class Engine:
             if not self.store.claim(job, name):
                 continue  # another process took it
             outcome = self._submit_one(job, self.resource(name), pinned, done)
-            if outcome == "submitted":
+            if outcome == Submission.SUBMITTED:
                 in_flight[name] += 1
                 done.submitted.append(job)
-            elif outcome == "full":
+            elif outcome == Submission.FULL:
                 blocked.add(name)
 
-    def _submit_one(self, job: Job, resource: LRMS, pinned: str | None, done: Round) -> str:
+    def _submit_one(self, job: Job, resource: LRMS, pinned: str | None,
+                    done: Round) -> Submission:
         try:
             resource.submit_job(job.app, job)
         except ResourceFull:
             job.resource = pinned
             self.store.save([job], release=True)
-            return "full"
+            return Submission.FULL
         except TransportError as exc:
             job.resource = pinned
             self.store.save([job], release=True)
             done.errors.append(f"resource {resource.name}: cannot submit: {exc}")
-            return "full"
+            return Submission.FULL
         except LRMSError as exc:
+            job.resource = resource.name
             self._fail(job, resource, str(exc))
             done.terminated.append(job)
-            return "failed"
+            return Submission.FAILED
         resource.move(job, State.SUBMITTED)
         self.store.save([job], release=True)
-        return "submitted"
+        return Submission.SUBMITTED
 
     def _fail(self, job: Job, resource: LRMS | None, message: str) -> None:
+        """Record a refused submission (``resource`` None: no resource could take the job)."""
+        try:
+            announcer = resource or self._announcer(job)
+        except LRMSError as exc:  # no resource can even be built: try again later
+            self.store.save([job], release=True)
+            raise LRMSError(f"job {job.jobid}: {message}; {exc}") from exc
         job.record_outcome(reason=TerminationReason.SUBMISSION_FAILED)
         job.status_message = message
-        if resource is not None:
-            job.resource = resource.name
-            resource.move(job, State.TERMINATED)
-        else:
-            job.state = State.TERMINATED
+        announcer.move(job, State.TERMINATED)
         self.store.save([job], release=True)
         log.warning("job %s: submission failed: %s", job.jobid, message)
+
+    def _announcer(self, job: Job) -> LRMS:
+        """The resource that announces state changes of a job never submitted anywhere.
+
+        Event hooks always name a resource: the one the job was pinned to, else
+        the first configured one that can be built.
+        """
+        names = self.config.resource_names
+        if job.resource in names:
+            names = [job.resource, *names]
+        problem: LRMSError | None = None
+        for name in names:
+            try:
+                return self.resource(name)
+            except LRMSError as exc:
+                problem = problem or exc
+        raise problem or ConfigError("no resource is configured")
 
     # -- waiting -----------------------------------------------------------------------
 
@@ -380,12 +429,13 @@ class Engine:
     def cancel(self, job: Job) -> None:
         """Cancel a job; a NEW one is just marked cancelled (it was never submitted)."""
         if job.state == State.NEW:
+            announcer = self._announcer(job)
             if not self.store.claim(job, job.resource or ""):
                 raise InvalidJobState(f"job {job.jobid} is being submitted right now; "
                                       "cancel it again in a moment")
             job.record_outcome(reason=TerminationReason.CANCELLED)
             job.status_message = "cancelled before submission"
-            job.state = State.TERMINATED
+            announcer.move(job, State.TERMINATED)
             self.store.save([job], release=True)
             return
         resource = self._submitted(job, "cancel")
@@ -400,15 +450,28 @@ class Engine:
         changed_only: bool = True,
         download_dir: str | os.PathLike[str] | None = None,
     ) -> list[str]:
-        """Copy the job's outputs into its folder (or ``download_dir``); return the paths."""
+        """Copy the job's outputs into its folder (or ``download_dir``); return the paths.
+
+        Once the outputs of a terminated job are fetched, ``job.fetched`` is set
+        and its sandbox may be freed.  A failure is recorded in ``job.fetch_error``
+        and raised as :class:`LRMSError` naming the job, the folder and the files.
+        """
         resource = self._check_sandbox(job, "fetch outputs of")
         target = os.fspath(download_dir) if download_dir is not None else job.output_dir
         if target is None:
             raise LRMSError(f"job {job.jobid} has no output folder: give a download directory")
-        os.makedirs(target, exist_ok=True)
-        written = resource.get_results(job, target, overwrite=overwrite,
-                                       changed_only=changed_only)
-        job.fetched = time.time()
+        try:
+            os.makedirs(target, exist_ok=True)
+            written = resource.get_results(job, target, overwrite=overwrite,
+                                           changed_only=changed_only)
+        except (LRMSError, OSError) as exc:
+            cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            job.fetch_error = f"fetching outputs into {target} failed: {cause}"
+            self.store.save([job])
+            raise LRMSError(f"job {job.jobid}: {job.fetch_error}") from exc
+        if job.state == State.TERMINATED:
+            job.fetched = time.time()
+        job.fetch_error = None
         self.store.save([job])
         return written
 
@@ -430,14 +493,24 @@ class Engine:
         resource = self._check_sandbox(job, "peek at")
         return resource.peek(job, filename, local_file, offset, size)
 
-    def free(self, job: Job) -> None:
-        """Delete a TERMINATED job's sandbox on its resource (the job stays in the store)."""
+    def free(self, job: Job, *, force: bool = False) -> None:
+        """Delete a TERMINATED job's sandbox on its resource (the job stays in the store).
+
+        Refused (:class:`InvalidJobState`) while the job's declared outputs were
+        never fetched (:attr:`Job.unfetched`), unless ``force``.
+        """
         if job.native_id is None:
             if job.state != State.TERMINATED:
                 raise InvalidJobState(f"job {job.jobid} is {job.state.value}: only a "
                                       "TERMINATED job can be freed")
             return  # never submitted: nothing on any resource
         if job.sandbox is not None:
+            if job.unfetched and not force:
+                why = f" ({job.fetch_error})" if job.fetch_error else ""
+                raise InvalidJobState(
+                    f"job {job.jobid}: its outputs {', '.join(job.app.outputs)} were never "
+                    f"fetched{why}; its sandbox holds the only copy: fetch them first, or "
+                    "force the deletion")
             self.resource(job.resource or "").free(job)
             job.sandbox = None
             self.store.save([job])

@@ -14,7 +14,8 @@ from .state import State, TerminationReason
 
 __all__ = ["Job"]
 
-_BOOKKEEPING = ("tag", "output_dir", "attempt", "retry_of", "replaced_by", "fetched")
+_BOOKKEEPING = ("tag", "output_dir", "attempt", "retry_of", "replaced_by", "fetched",
+                "fetch_error")
 
 
 class Job:
@@ -27,8 +28,9 @@ class Job:
 
     The engine's bookkeeping: ``tag`` (a user label), ``output_dir`` (where
     outputs are fetched to), ``attempt`` (1 for the first submission),
-    ``retry_of`` / ``replaced_by`` (the previous / next attempt's id) and
-    ``fetched`` (when outputs were last fetched).
+    ``retry_of`` / ``replaced_by`` (the previous / next attempt's id),
+    ``fetched`` (when the terminated job's outputs were fetched) and ``fetch_error``
+    (why the last fetch failed; None after one succeeds).
     """
 
     def __init__(self, app: Application, *, jobid: str | None = None) -> None:
@@ -53,6 +55,7 @@ class Job:
         self.retry_of: str | None = None
         self.replaced_by: str | None = None
         self.fetched: float | None = None
+        self.fetch_error: str | None = None
         self.history: list[tuple[State, float]] = [(State.NEW, time.time())]
 
     @property
@@ -64,6 +67,13 @@ class Job:
         new = State(new)
         if new != self.state:
             self.history.append((new, time.time()))
+
+    @property
+    def unfetched(self) -> bool:
+        """True for a terminated job whose declared outputs were never fetched from its sandbox."""
+        return (self.state == State.TERMINATED and bool(self.app.outputs)
+                and self.native_id is not None and self.sandbox is not None
+                and self.fetched is None)
 
     @property
     def returncode(self) -> int | None:

@@ -309,6 +309,12 @@ class LRMS:
         if new == State.TERMINATED:
             self.hook.job_terminated(resource=self, job=job)
 
+    def recovered(self, job: Job) -> None:
+        """Announce a job :meth:`find_jobs` found: fire ``job_submitted``, move it to SUBMITTED."""
+        self._check_own(job)
+        self.hook.job_submitted(resource=self, job=job)
+        self.move(job, State.SUBMITTED)
+
     def _check_own(self, job: Job) -> None:
         if job.resource != self.name or job.native_id is None:
             raise InvalidJobState(

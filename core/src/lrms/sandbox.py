@@ -9,9 +9,11 @@ those hooks once; a backend adds submit, state, cancel and status.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import posixpath
+import stat as stat_module
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
@@ -20,15 +22,18 @@ from .errors import LRMSError
 from .hookspecs import hookimpl
 from .job import Job
 from .options import Option
-from .transport import Transport
+from .transport import FileStat, Transport
 
 if TYPE_CHECKING:
     from .resource import LRMS
 
-__all__ = ["Backend", "SandboxBackend", "fetch_outputs", "peek_file", "stage_inputs"]
+__all__ = ["Backend", "SandboxBackend", "fetch_outputs", "output_files", "peek_file", "real_paths",
+           "stage_inputs"]
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
+#: Paths resolved by one remote ``realpath`` command.
+REALPATH_BATCH = 200
 
 
 class Backend:
@@ -162,36 +167,151 @@ def fetch_outputs(
 
     Files are downloaded under a temporary name and renamed into place, so an
     interrupted transfer never leaves a half-written file under the real name.
+    Only regular files inside the sandbox are copied (see :func:`output_files`).
+    A file that cannot be copied (local disk full or unwritable, remote file
+    unreadable) does not stop the others: :class:`LRMSError` naming each such
+    file is raised at the end.
     """
     written: list[str] = []
+    failures: list[str] = []
+    [root] = real_paths(transport, [sandbox])
+    if root is None:
+        raise LRMSError(f"cannot resolve the sandbox {sandbox} on {transport.host}")
     for name in names:
-        remote = posixpath.join(sandbox, name)
         try:
-            files = transport.walk_files(remote)
+            files = output_files(transport, sandbox, root, name)
         except FileNotFoundError:
             log.warning("output %s not found in sandbox %s; skipped", name, sandbox)
+            continue
+        except OSError as exc:
+            failures.append(f"{name} ({exc.strerror or exc})")
             continue
         for relative, info in files:
             parts = [*name.split("/"), *(relative.split("/") if relative else [])]
             local = os.path.join(download_dir, *parts)
-            if os.path.lexists(local):
-                if not overwrite:
-                    continue
-                if changed_only:
-                    mine = os.stat(local)
-                    if mine.st_size == info.size and info.mtime <= mine.st_mtime:
-                        continue
-            os.makedirs(os.path.dirname(local), exist_ok=True)
-            partial = os.path.join(os.path.dirname(local), f".{parts[-1]}.lrms-part")
             try:
-                transport.get(posixpath.join(remote, relative) if relative else remote, partial)
-                os.utime(partial, (info.mtime, info.mtime))
-                os.replace(partial, local)
-            finally:
-                if os.path.lexists(partial):
-                    os.unlink(partial)
-            written.append(local)
+                if _copy(transport, posixpath.join(sandbox, *parts), info, local, overwrite,
+                         changed_only):
+                    written.append(local)
+            except OSError as exc:
+                failures.append(f"{'/'.join(parts)} ({exc.strerror or exc})")
+    if failures:
+        raise LRMSError(f"cannot copy {', '.join(failures)}")
     return written
+
+
+def _copy(transport: Transport, remote: str, info: FileStat, local: str, overwrite: bool,
+          changed_only: bool) -> bool:
+    """Download one file unless the local copy is kept; True if it was written."""
+    if os.path.lexists(local):
+        if not overwrite:
+            return False
+        if changed_only:
+            mine = os.stat(local)
+            if mine.st_size == info.size and info.mtime <= mine.st_mtime:
+                return False
+    os.makedirs(os.path.dirname(local), exist_ok=True)
+    partial = os.path.join(os.path.dirname(local), f".{os.path.basename(local)}.lrms-part")
+    try:
+        transport.get(remote, partial)
+        os.utime(partial, (info.mtime, info.mtime))
+        os.replace(partial, local)
+    finally:
+        if os.path.lexists(partial):
+            os.unlink(partial)
+    return True
+
+
+def output_files(
+    transport: Transport, sandbox: str, root: str, name: str
+) -> list[tuple[str, FileStat]]:
+    """The regular files of output ``name`` as (path relative to it, stat).
+
+    ``root`` is the sandbox with its links resolved (:func:`real_paths`).
+    Symbolic links are followed while they lead to a path inside the sandbox
+    (a directory is walked once however many links lead to it); a link that
+    leads out of the sandbox, a broken link and anything but a regular file or
+    a directory are skipped with a warning.  ``FileNotFoundError`` if ``name``
+    does not exist.
+    """
+    top = posixpath.join(sandbox, name)
+    [real] = real_paths(transport, [top])
+    if real is None or not _inside(real, root):
+        _refuse(name, real, sandbox)
+        return []
+    info = transport.stat(top)
+    if not info.is_dir:
+        return [("", info)] if stat_module.S_ISREG(info.mode) else _odd(name, sandbox)
+    found: list[tuple[str, FileStat]] = []
+    walked = {real}
+    pending = [""]
+    while pending:
+        relative = pending.pop()
+        folder = posixpath.join(top, relative) if relative else top
+        children = sorted(transport.listdir(folder))
+        paths = [posixpath.join(folder, child) for child in children]
+        for child, path, target in zip(children, paths, real_paths(transport, paths),
+                                       strict=True):
+            shown = posixpath.join(relative, child) if relative else child
+            if target is None or not _inside(target, root):
+                _refuse(posixpath.join(name, shown), target, sandbox)
+                continue
+            try:
+                child_info = transport.stat(path)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOENT, errno.ELOOP):
+                    raise
+                log.warning("output %s in sandbox %s is a broken symbolic link; skipped",
+                            posixpath.join(name, shown), sandbox)
+                continue
+            if child_info.is_dir:
+                if target not in walked:
+                    walked.add(target)
+                    pending.append(shown)
+            elif stat_module.S_ISREG(child_info.mode):
+                found.append((shown, child_info))
+            else:
+                _odd(posixpath.join(name, shown), sandbox)
+    return found
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _refuse(name: str, target: str | None, sandbox: str) -> None:
+    where = f"to {target}, " if target is not None else "that cannot be resolved, "
+    log.warning("output %s in sandbox %s is a symbolic link %soutside the sandbox; refused",
+                name, sandbox, where)
+
+
+def _odd(name: str, sandbox: str) -> list[tuple[str, FileStat]]:
+    log.warning("output %s in sandbox %s is not a regular file or a directory; skipped",
+                name, sandbox)
+    return []
+
+
+def real_paths(transport: Transport, paths: Sequence[str]) -> list[str | None]:
+    """Each path on the resource with every symbolic link in it resolved.
+
+    Missing parts are kept as they are; None for a path that cannot be
+    resolved (a link loop).  Remote paths are resolved by the resource's
+    ``realpath`` (GNU coreutils), in batches of :data:`REALPATH_BATCH`.
+    """
+    if transport.is_local:
+        return [os.path.realpath(path) for path in paths]
+    found: list[str | None] = []
+    for start in range(0, len(paths), REALPATH_BATCH):
+        batch = paths[start:start + REALPATH_BATCH]
+        result = transport.run(["realpath", "-m", "-z", "--", *batch])
+        answers = result.stdout.decode("utf-8", "surrogateescape").split("\0")[:-1]
+        if result.returncode == 0 and len(answers) == len(batch):
+            found += answers
+        elif len(batch) > 1:  # one of them cannot be resolved: ask one by one
+            found += [one for path in batch for one in real_paths(transport, [path])]
+        else:
+            found.append(None)
+    return found
 
 
 def peek_file(

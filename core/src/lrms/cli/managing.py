@@ -77,12 +77,8 @@ def fetch(session: Session, args: argparse.Namespace) -> int:
         if args.dir is not None:
             target = os.path.abspath(args.dir if len(jobs) == 1
                                      else os.path.join(args.dir, job.jobid))
-        try:
-            paths = engine.fetch(job, overwrite=args.overwrite, changed_only=args.changed_only,
-                                 download_dir=target)
-        except OSError as exc:  # a full or read-only local disk, or a remote file error
-            raise LRMSError(f"job {job.jobid}: fetching its outputs into "
-                            f"{target or job.output_dir} failed: {exc.strerror or exc}") from exc
+        paths = engine.fetch(job, overwrite=args.overwrite, changed_only=args.changed_only,
+                             download_dir=target)
         written[job.jobid] = paths
         if args.json:
             return None
@@ -165,19 +161,39 @@ def _start(session: Session, job: Job, name: str, offset: int) -> int | None:
     return max(0, size + offset)
 
 
+def _free(session: Session, job: Job, force: bool, command: str) -> bool:
+    """Delete a terminated job's sandbox; True if there was one.
+
+    A sandbox holding outputs never fetched is kept unless ``force``, which
+    says what it deletes.
+    """
+    if job.native_id is None or job.sandbox is None:
+        return False
+    if job.unfetched:
+        outputs = ", ".join(job.app.outputs)
+        if not force:
+            why = f" ({job.fetch_error})" if job.fetch_error else ""
+            raise UsageError(
+                f"job {job.jobid}: its outputs {outputs} were never fetched{why}; its sandbox "
+                f"is kept: '{session.command('fetch', job.jobid)}' copies them, "
+                f"'{session.command(command, '--force', job.jobid)}' deletes them")
+        note(f"job {job.jobid}: deleting its sandbox {job.resource}:{job.sandbox} with the "
+             f"outputs never fetched ({outputs})")
+    session.engine().free(job, force=force)
+    return True
+
+
 def free(session: Session, args: argparse.Namespace) -> int:
     jobs = session.pick(args.jobids, tag=args.tag, states=[State.TERMINATED],
                         everything=args.everything, how="--tag TAG, or --all-terminated")
-    engine = session.engine()
     freed: list[str] = []
 
     def one(job: Job) -> str | None:
         if job.state != State.TERMINATED:
             raise UsageError(f"job {job.jobid} is {job.state.value}: only a TERMINATED job can "
                              f"be freed (cancel it first: {session.command('cancel', job.jobid)})")
-        if job.native_id is None or job.sandbox is None:
+        if not _free(session, job, args.force, "free"):
             return None if args.json else f"{job.jobid}: nothing to free"
-        engine.free(job)
         freed.append(job.jobid)
         return None if args.json else f"{job.jobid}: freed"
 
@@ -212,19 +228,26 @@ def clean(session: Session, args: argparse.Namespace) -> int:
     else:
         raise UsageError("clean: name the jobs: JOBID..., --tag TAG, or --all-terminated")
     forget: list[Job] = []
+    freed: list[Job] = []
 
     def one(job: Job) -> str | None:
-        if not args.force:
-            if job.state != State.TERMINATED:
+        if job.state != State.TERMINATED:
+            if not args.force:
                 raise UsageError(
                     f"job {job.jobid} is {job.state.value}: only a TERMINATED job can be cleaned "
                     f"(cancel it first, or forget it with "
                     f"{session.command('clean', '--force', job.jobid)})")
-            if not args.no_free:
-                session.engine().free(job)
-        elif job.state != State.TERMINATED:
             note(f"job {job.jobid} ({job.state.value} on {job.resource}) is forgotten; "
                  "it is no longer followed")
+        elif not args.no_free:
+            try:
+                if _free(session, job, args.force, "clean"):
+                    freed.append(job)
+            except LRMSError as exc:
+                if not args.force:
+                    raise
+                note(f"job {job.jobid} is forgotten; its sandbox {job.resource}:{job.sandbox} "
+                     f"is left: {exc}")
         forget.append(job)
         return None
 
@@ -233,7 +256,6 @@ def clean(session: Session, args: argparse.Namespace) -> int:
     if args.json:
         print_json([job.jobid for job in forget])
     else:
-        freed = removed and not (args.no_free or args.force)
         print(f"forgot {removed} job(s)" + (", their sandboxes deleted" if freed else ""),
               flush=True)
     return code

@@ -226,7 +226,9 @@ lrms status --no-refresh --state failed
         "Run rounds (submit, refresh, fetch) until the jobs have terminated, with a "
         "progress bar on a terminal.  Without JOBIDs or --tag, every job not yet "
         "terminated.  Exit code 0 if every job exited 0, 1 if any failed or was "
-        "cancelled.  Ctrl-C stops waiting, not the jobs.",
+        "cancelled, 3 if some job's outputs could not be fetched (named, with the files; "
+        "its sandbox is kept and later rounds try again).  Ctrl-C stops waiting, not the "
+        "jobs.",
         """
 lrms wait
 lrms wait 20260101120000-3f2a9c01bd
@@ -297,19 +299,25 @@ lrms peek 3f2a9c01bd log/progress.txt --follow
     free = _command(
         commands, "free", "managing:free", "delete terminated jobs' sandboxes",
         "Delete the remote sandboxes of terminated jobs (the jobs stay in the store; "
-        "fetched outputs are not touched).",
+        "fetched outputs are not touched).  A sandbox holding outputs that were never "
+        "fetched is kept unless --force.",
         """
 lrms free 3f2a9c01bd
 lrms free --tag sweep
 lrms free --all-terminated
+lrms free --force 3f2a9c01bd      # its outputs were never fetched: delete them anyway
 """)
     _selection(free, everything="--all-terminated:every terminated job")
+    free.add_argument("--force", action="store_true",
+                      help="also delete sandboxes holding outputs never fetched (each one "
+                      "is named)")
     _json(free)
 
     clean = _command(
         commands, "clean", "managing:clean", "free and forget terminated jobs",
         "Delete terminated jobs' sandboxes and remove the jobs (and their earlier attempts) "
-        "from the store.  Fetched local outputs are never deleted.",
+        "from the store.  Fetched local outputs are never deleted.  A job whose outputs "
+        "were never fetched is kept, with its sandbox, unless --force.",
         """
 lrms clean 3f2a9c01bd
 lrms clean --tag sweep
@@ -320,8 +328,11 @@ lrms clean --force 3f2a9c01bd     # a job on a resource no longer configured
     clean.add_argument("--no-free", action="store_true",
                        help="forget the jobs but leave their sandboxes on the resource")
     clean.add_argument("--force", action="store_true",
-                       help="forget the named jobs whatever their state, without contacting "
-                       "their resource (they are no longer followed)")
+                       help="forget the named jobs whatever their state (jobs not terminated "
+                       "are no longer followed, nothing is cancelled); delete terminated "
+                       "jobs' sandboxes even if their outputs were never fetched (each one "
+                       "is named); a sandbox that cannot be deleted (resource no longer "
+                       "configured or unreachable) is left")
     _json(clean)
 
     resubmit = _command(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..engine import Round, failed
 from ..job import Job
@@ -27,9 +27,11 @@ from .session import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_RESOURCE,
     EXIT_USAGE,
     Session,
     UsageError,
+    error,
     note,
 )
 
@@ -87,9 +89,21 @@ def _show(jobs: Sequence[Job], args: argparse.Namespace, clear: bool) -> None:
     sys.stdout.flush()
 
 
+def _unfetched(session: Session, jobs: Sequence[Job], say: Callable[[str], None]) -> int:
+    """Say which terminated jobs' outputs were never fetched; how many."""
+    missing = [job for job in jobs if job.unfetched]
+    for job in missing:
+        why = f": {job.fetch_error}" if job.fetch_error else ""
+        say(f"job {job.jobid} ({job.app.jobname}): outputs not fetched{why}; its sandbox is "
+            f"kept and later rounds try again ('{session.command('fetch', job.jobid)}')")
+    return len(missing)
+
+
 def status(session: Session, args: argparse.Namespace) -> int:
     if args.no_refresh and args.watch is None:
-        _show(_select(session, args), args, clear=False)
+        jobs = _select(session, args)
+        _show(jobs, args, clear=False)
+        _unfetched(session, jobs, session.warn)
         return EXIT_OK
     engine = session.engine(max_in_flight=args.max_in_flight)
     clear = args.watch is not None and is_terminal(sys.stdout) and not args.json
@@ -97,6 +111,7 @@ def status(session: Session, args: argparse.Namespace) -> int:
         session.report(engine.progress())
         jobs = _select(session, args)
         _show(jobs, args, clear)
+        _unfetched(session, jobs, session.warn)
         if args.watch is None or all(job.state == State.TERMINATED for job in jobs):
             break
         time.sleep(args.watch)
@@ -134,8 +149,12 @@ def wait(session: Session, args: argparse.Namespace) -> int:
     for job in bad:
         why = f": {job.status_message}" if job.status_message else ""
         note(f"job {job.jobid} ({job.app.jobname}) ended: {ending(job)}{why}")
+    lost = _unfetched(session, jobs, error)
     if args.json:
         print_json([job_dict(job) for job in jobs])
     else:
-        note(f"{len(jobs)} job(s) terminated, {len(jobs) - len(bad)} ok, {len(bad)} not")
+        note(f"{len(jobs)} job(s) terminated, {len(jobs) - len(bad)} ok, {len(bad)} not"
+             + (f", outputs of {lost} not fetched" if lost else ""))
+    if lost:
+        return EXIT_RESOURCE
     return EXIT_FAILED if bad else EXIT_OK
