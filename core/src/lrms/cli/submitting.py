@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
+import time
+from typing import TextIO
 
-from ..engine import failed
-from ..errors import InvalidJobState
+from ..engine import Engine, failed
+from ..errors import InvalidJobState, LRMSError
 from ..job import Job
 from ..state import State, TerminationReason
 from . import apps
@@ -82,15 +83,16 @@ def run(session: Session, args: argparse.Namespace) -> int:
                 if os.path.lexists(os.path.join(args.output_dir, name))]
     engine = session.engine(max_in_flight=args.max_in_flight)
     [job] = engine.add(app, resource=_resource(args), output_dir=args.output_dir, tag=args.tag)
+    streams = Streams(engine, job)
     try:
-        [job] = engine.wait([job], on_round=session.report)
+        job = _follow(session, engine, job, streams)
     except KeyboardInterrupt:
         session.reattach([job], "fetch", "peek")
         return EXIT_INTERRUPTED
     if job.termination_reason == TerminationReason.SUBMISSION_FAILED and job.returncode is None:
         error(f"job {job.jobid}: submission failed: {job.status_message}")
         return EXIT_RESOURCE
-    _print_streams(session, job)
+    streams.copy(job)  # the rest; an error now is the command's error
     if app.outputs:
         engine.fetch(job, overwrite=args.overwrite)
         if not args.overwrite:
@@ -108,15 +110,61 @@ def run(session: Session, args: argparse.Namespace) -> int:
     return EXIT_FAILED if job.returncode is None else int(job.returncode)
 
 
-def _print_streams(session: Session, job: Job) -> None:
-    streams = [(job.app.stdout, sys.stdout)]
-    if not job.app.join:
-        streams.append((job.app.stderr, sys.stderr))
-    for name, stream in streams:
-        stream.flush()
-        with contextlib.suppress(FileNotFoundError):
-            session.engine().peek(job, name, stream.buffer)
-        stream.flush()
+class Streams:
+    """A job's stdout and stderr, copied to ours as they grow.
+
+    Each copy goes on from where the last one ended, through :meth:`Engine.peek`
+    (which copies in bounded chunks), so nothing is shown twice or held in memory.
+    """
+
+    def __init__(self, engine: Engine, job: Job) -> None:
+        self.engine = engine
+        self.targets: list[tuple[str, TextIO]] = [(job.app.stdout, sys.stdout)]
+        if not job.app.join and job.app.stderr != job.app.stdout:
+            self.targets.append((job.app.stderr, sys.stderr))
+        self.offsets = {name: 0 for name, _ in self.targets}
+
+    def copy(self, job: Job) -> int:
+        """Copy what the job's streams gained; return how many bytes that was."""
+        copied = 0
+        if job.native_id is None or job.sandbox is None:
+            return copied
+        for name, stream in self.targets:
+            stream.flush()
+            try:
+                count = self.engine.peek(job, name, stream.buffer, self.offsets[name])
+            except FileNotFoundError:  # not written yet
+                count = 0
+            stream.buffer.flush()
+            self.offsets[name] += count
+            copied += count
+        return copied
+
+
+POLL = (0.1, 1.0)  # pause between copies of the streams: first, longest (while quiet)
+ROUNDS = (0.1, 5.0)  # pause between scheduler rounds, as Engine.wait
+
+
+def _follow(session: Session, engine: Engine, job: Job, streams: Streams) -> Job:
+    """Run rounds until the job has terminated, copying its streams meanwhile; the job."""
+    poll, pause, next_round = POLL[0], ROUNDS[0], 0.0
+    while True:
+        if time.monotonic() >= next_round:
+            done = engine.progress()
+            session.report(done)
+            job = engine.get(job.jobid)
+            if job.state == State.TERMINATED:
+                return job
+            changed = any(other.jobid == job.jobid for other in done.changed + done.submitted)
+            pause = ROUNDS[0] if changed else min(pause * 1.5, ROUNDS[1])
+            next_round = time.monotonic() + pause
+        try:
+            copied = streams.copy(job)
+        except LRMSError as exc:  # e.g. a dropped connection: the next copy tries again
+            session.warn(f"job {job.jobid}: cannot copy its output yet: {exc}")
+            copied = 0
+        poll = POLL[0] if copied else min(poll * 1.5, POLL[1])
+        time.sleep(max(0.0, min(poll, next_round - time.monotonic())))
 
 
 def resubmit(session: Session, args: argparse.Namespace) -> int:
