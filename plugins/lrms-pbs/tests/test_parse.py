@@ -286,6 +286,30 @@ def test_pbspro_qstat_usage_142() -> None:
     assert not any("-F" in line for line in lines)
 
 
+def test_pbspro_array_artemis() -> None:
+    """Recorded PBS Professional outputs of one array job (University of Sydney Artemis,
+    SIH training lesson): `qstat -t 2597100[]` lists the parent in state B and its ten
+    running subjobs; `qstat -f 2597100[] | grep array` shows the parent's array
+    attributes.  The grep dropped the ``Job Id:`` and ``job_state`` lines: the test puts
+    back the id (``Array id: 2597100[].pbsserver`` in the same lesson) and state B (the
+    ``qstat -t`` line above)."""
+    table = read("pbspro/qstat-t-array-artemis.txt")
+    assert count_job_states(table) == {"B": 1, "R": 10}
+    ids = [line.split()[0] for line in table.splitlines()[2:]]
+    assert [short_id(native) for native in ids] == [
+        "2597100[]", *(f"2597100[{index}]" for index in range(1, 11))]
+    excerpt = read("pbspro/qstat-f-array-grep-artemis.txt")
+    (parent,) = parse_qstat_f("Job Id: 2597100[].pbsserver\n    job_state = B\n" + excerpt)
+    assert parent == {
+        JOB_ID: "2597100[].pbsserver", "job_state": "B",
+        "Submit_arguments": "array_demo.pbs", "array": "True",
+        "array_state_count": "Queued:0 Running:10 Exiting:0 Expired:0",
+        "array_indices_submitted": "1-10"}
+    report = report_from_attributes(parent, "pbspro")
+    assert (report.native_id, report.state, report.raw_state) == (
+        "2597100[].pbsserver", State.RUNNING, "B")
+
+
 AURORA = ".aurora-pbs-0001.hostmgmt.cm.aurora.alcf.anl.gov"
 
 
@@ -725,6 +749,8 @@ FIXTURE_TESTS = {
     "pbspro/qstat-f-running-gadi.txt": "test_pbspro_qstat_f_running_gadi",
     "pbspro/qstat-f-bash-function.txt": "test_pbspro_qstat_f_bash_function",
     "pbspro/qstat-usage-14.2.txt": "test_pbspro_qstat_usage_142",
+    "pbspro/qstat-t-array-artemis.txt": "test_pbspro_array_artemis",
+    "pbspro/qstat-f-array-grep-artemis.txt": "test_pbspro_array_artemis",
     "pbspro/qstat-xf-json-held-queued-deleted.json":
         "test_pbspro_qstat_xf_json_held_queued_deleted",
     "pbspro/qstat-xf-json-running.json": "test_pbspro_qstat_xf_json_running",
