@@ -4,6 +4,7 @@ prints on a real terminal (a pseudo-terminal) against what it prints into a pipe
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pty
 import select
@@ -167,3 +168,43 @@ def test_status_watch_redraws_on_a_terminal(env, tmp_path):
     assert len(screens) >= 2
     assert "1 job: 1 TERMINATED" in screens[-1]
     assert all("1 job: 1 TERMINATED" not in screen for screen in screens[:-1])
+
+
+# -- text that is not ours ------------------------------------------------------------------
+
+NAME = "a\nb\x1b[2Jc\u202ed\x7f"  # a newline, a clear-screen escape, a bidi override, DEL
+SHOWN = "a\\nb\\x1b[2Jc\\u202ed\\x7f"
+
+
+def test_control_characters_are_shown_escaped(env, tmp_path):
+    plain = {**env, "NO_COLOR": "1"}
+    job = subprocess.run([LRMS, "submit", "--name", NAME, "--tag", "t\tx", "--", "sh", "-c",
+                          "exit 4"], env=plain, cwd=tmp_path, capture_output=True, text=True,
+                         timeout=60, check=True).stdout.strip()
+    waited = subprocess.run([LRMS, "wait"], env=plain, cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60)
+    assert waited.returncode == 1
+    assert f"{job}  {SHOWN}  TERMINATED (exit 4)\n" in waited.stderr  # the progress line
+    assert f"lrms: job {job} ({SHOWN}) ended: exit 4\n" in waited.stderr  # note()
+
+    listed = subprocess.run([LRMS, "status", "--no-refresh"], env=plain, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    header, row, summary = listed.stdout.splitlines()  # a newline in a name breaks no line
+    assert summary == "1 job: 1 TERMINATED (1 failed or cancelled)"
+    assert row.split() == [job, SHOWN, "TERMINATED", "localhost", row.split()[4], "4", "0s",
+                           "t\\tx"]
+    assert header.index("NAME") == row.index(SHOWN) and header.index("TAG") == row.index("t\\t")
+    code, shown = in_terminal([LRMS, "status", "--no-refresh"], env, tmp_path)
+    assert code == 0 and SHOWN in shown
+    assert "\x1b[2J" not in shown and "\u202e" not in shown and "\x7f" not in shown
+
+    data = subprocess.run([LRMS, "status", "--json", "--no-refresh"], env=plain, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60, check=True).stdout
+    assert [(job["name"], job["tag"]) for job in json.loads(data)] == [(NAME, "t\tx")]  # raw
+
+    refused = subprocess.run([LRMS, "run", "--output-dir", "no\nsuch\x1b]0;title\x07", "--",
+                              "true"], env=plain, cwd=tmp_path, capture_output=True, text=True,
+                             timeout=60)
+    assert refused.returncode == 2
+    assert refused.stderr == ("lrms: error: --output-dir no\\nsuch\\x1b]0;title\\x07 does not "
+                              "exist\n")  # error()
