@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lrms
-from lrms.batch import BatchBackend, bash_quote, render_script
+from lrms.batch import BatchBackend, Submission, bash_quote, render_script
+from lrms.report import JobReport
 
 TEXT = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)))
 
@@ -55,9 +56,9 @@ class Tiny(BatchBackend):
     scheduler = "tinyq"
     native_id_variable = "$TINY_JOB_ID"
 
-    def submit_argv(self, app, job, script):
-        return ["/bin/sh", "-c", 'TINY_JOB_ID=$$ bash "$1" > /dev/null 2>&1; echo "$$"', "sh",
-                script]
+    def submit_command(self, app, job, sandbox, script):
+        return Submission(["/bin/sh", "-c",
+                           'TINY_JOB_ID=$$ bash "$1" > /dev/null 2>&1; echo "$$"', "sh", script])
 
     def parse_job_id(self, result):
         return result.text.strip()
@@ -65,7 +66,7 @@ class Tiny(BatchBackend):
     def query(self, jobs):
         return {}
 
-    def cancel_argv(self, job):
+    def cancel_command(self, job):
         return ["true"]
 
     @lrms.hookimpl
@@ -90,8 +91,8 @@ class Broken(Tiny):
 class Recordless(BatchBackend):
     """A batch backend written before API 1.1: the template alone offers no find_jobs."""
 
-    submit_argv, parse_job_id, query, cancel_argv = (
-        Tiny.submit_argv, Tiny.parse_job_id, Tiny.query, Tiny.cancel_argv)
+    submit_command, parse_job_id, query, cancel_command = (
+        Tiny.submit_command, Tiny.parse_job_id, Tiny.query, Tiny.cancel_command)
     get_resource_status = Tiny.get_resource_status
 
 
@@ -185,3 +186,101 @@ def test_find_jobs_is_offered_only_by_a_backend_that_implements_it(make):
     with pytest.raises(lrms.BackendError, match="does not implement find_jobs"):
         res.find_jobs([lrms.Job(lrms.Application(["true"]))])
     assert make(Tiny).can("find_jobs")
+
+
+def test_a_backend_with_searches_offers_find_jobs_without_writing_the_hook(make):
+    class Searching(Recordless):
+        def searches(self):
+            return [lambda wanted: {}]
+
+    assert "find_jobs" not in Recordless.__dict__ and make(Searching).can("find_jobs")
+
+
+# -- the template: required methods, submissions, cancel, after-cancel outcome ------------
+
+
+def test_a_missing_required_method_is_refused_when_the_backend_loads(make):
+    class Partial(BatchBackend):
+        name = "partial"
+        submit_command, parse_job_id = Tiny.submit_command, Tiny.parse_job_id
+        get_resource_status = Tiny.get_resource_status
+
+    with pytest.raises(lrms.BackendError) as refused:
+        make(Partial)
+    message = str(refused.value)
+    assert "backend 'partial'" in message and "Partial) does not implement" in message
+    assert "cancel_command, query" in message
+
+
+class Piped(Tiny):
+    """Submits like ``bsub < script``: the job script on standard input, plus a file."""
+
+    def submit_command(self, app, job, sandbox, script):
+        with open(script, "rb") as handle:
+            text = handle.read()
+        return Submission(
+            ["/bin/sh", "-c", 'cd "$1" && TINY_JOB_ID=$$ bash -s > /dev/null 2>&1; echo "$$"',
+             "sh", sandbox], stdin=text, files={"submit.desc": b"executable = job.sh\n"})
+
+
+def test_a_submission_gives_the_command_its_stdin_and_extra_files(make):
+    res = make(Piped)
+    job = lrms.Job(lrms.Application(["sh", "-c", "echo ran from stdin"]))
+    res.submit_job(job.app, job)
+    control = Path(job.sandbox, ".lrms")
+    assert (control / "submit.desc").read_text() == "executable = job.sh\n"
+    assert (control / "exit").read_text() == "0\n"
+    assert (control / "native_id").read_text() == f"{job.native_id}\n"
+    assert Path(job.sandbox, "stdout").read_text() == "ran from stdin\n"
+
+
+class Cancelling(Tiny):
+    """A job that never ends: the scheduler "forgets" it; cancel says what is set."""
+
+    said = ("", 0)
+
+    def submit_command(self, app, job, sandbox, script):
+        return Submission(["echo", "4242"])
+
+    def query(self, jobs):
+        return {job.native_id: JobReport(job.native_id, lrms.State.RUNNING)
+                for job in jobs if job.state != lrms.State.TERMINATING}
+
+    def cancel_command(self, job):
+        text, code = self.said
+        return ["/bin/sh", "-c", f'echo "{text}" >&2; exit {code}']
+
+    def cancel_gone(self, result):
+        return "already gone" in result.error_text
+
+
+def test_cancel_runs_the_cancel_command_and_reads_already_gone(make):
+    res = make(Cancelling)
+    job = submitted(res)
+    job.state = lrms.State.SUBMITTED
+    assert res.update_job_states([job]) == [lrms.State.RUNNING]
+    res.backend.said = ("no such server", 3)
+    with pytest.raises(lrms.CommandFailed, match=r"resource Cancelling: .* \(exit 3\): no such"):
+        res.cancel_job(job)
+    assert job.state == lrms.State.RUNNING
+    res.backend.said = ("already gone", 1)
+    res.cancel_job(job)
+    assert job.state == lrms.State.TERMINATING
+    # Forgotten by the scheduler, no exit file: the cancellation ended it.
+    assert res.update_job_states([job]) == [lrms.State.TERMINATED]
+    assert job.termination_reason == lrms.TerminationReason.CANCELLED
+    assert (job.exitcode, job.signal) == (None, None)
+
+
+@pytest.mark.parametrize(("code", "exitcode", "signal"), [
+    (0, 0, None), (255, 255, None), (137, None, 9), (129, None, 1), (192, None, 64),
+    (193, 193, None), (128, 128, None)])
+def test_the_exit_file_follows_the_one_exit_status_rule(make, code, exitcode, signal):
+    res = make(Tiny)
+    job = lrms.Job(lrms.Application(["sh", "-c", f"exit {code}"]))
+    if 128 < code <= 192:  # a real signal, sent by the job to itself
+        job = lrms.Job(lrms.Application(["sh", "-c", f"kill -{code - 128} $$"]))
+    res.submit_job(job.app, job)
+    job.state = lrms.State.SUBMITTED
+    assert res.update_job_states([job]) == [lrms.State.TERMINATED]
+    assert (job.exitcode, job.signal) == (exitcode, signal)

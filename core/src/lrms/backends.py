@@ -10,9 +10,12 @@ import dataclasses
 from importlib import metadata
 from typing import Any
 
-from .errors import BackendError, BackendNotFound, LRMSError
+from .errors import BackendError, BackendNotFound
 
-__all__ = ["GROUP", "BackendInfo", "check_backend", "list_backends", "load_backend_class"]
+__all__ = [
+    "GROUP", "BackendInfo", "list_backends", "load_backend_class", "missing_methods",
+    "not_found_message",
+]
 
 GROUP = "lrms.backends"
 
@@ -79,20 +82,7 @@ def load_backend_class(name: str) -> Any:
     return manager.driver
 
 
-def check_backend(name: str) -> str | None:
-    """Load backend ``name`` and check its hooks as a resource would; the problem, or None.
-
-    Builds a throw-away resource with the backend's default options (nothing is
-    contacted), so an import error, a missing or misspelt hook, a wrong hook
-    signature or an unsupported plugin API is reported with its cause.
-    """
-    from .arch import Arch
-    from .resource import LRMS
-
-    try:
-        LRMS(f"check-{name}", [Arch.local()], 1, 1, "1GiB", "1h", backend=name).close()
-    except LRMSError as exc:
-        return str(exc)
-    except Exception as exc:  # a backend's own constructor failed
-        return f"backend {name!r} failed to start: {type(exc).__name__}: {exc}"
-    return None
+def missing_methods(backend_class: Any) -> list[str]:
+    """The abstract methods ``backend_class`` leaves unimplemented (e.g. a
+    :class:`~lrms.batch.BatchBackend` subclass without ``query``), sorted."""
+    return sorted(getattr(backend_class, "__abstractmethods__", ()))

@@ -1,33 +1,43 @@
 """The shared machinery of batch-system backends (Slurm, Grid Engine, PBS ...).
 
-:class:`BatchBackend` renders one job script per job into its sandbox, submits
-it with the scheduler's command, asks the scheduler about many jobs at once and
-falls back to the exit-status file the script writes, so a backend holds only
-what is specific to its scheduler: its commands and arguments, the parsing of
-their output, and its state table.  A subclass implements:
+:class:`BatchBackend` is a template: it renders one job script per job into its
+sandbox, submits it, cancels, asks the scheduler about many jobs at once, falls
+back to the exit-status file the script writes, and finds jobs whose submission
+was interrupted.  A scheduler backend holds only what is specific to it.  It
+must implement (abstract; a backend missing one is refused when loaded):
 
-* ``submit_argv(app, job, script)``: the submit command line (directives as arguments);
+* ``submit_command(app, job, sandbox, script)``: the :class:`Submission`, i.e. the
+  submit command line (directives as arguments), and if the scheduler wants them,
+  its standard input and extra files written into the sandbox first;
 * ``parse_job_id(result)``: the native id from the submit command's output (raise
   ``ValueError`` saying what is wrong; the base adds the resource and stderr);
-* ``query(jobs)``: one :class:`~lrms.report.JobReport` per job the scheduler knows,
-  keyed by native id, with as few commands as the scheduler allows;
-* ``cancel_argv(job)`` and the ``get_resource_status`` hook;
-* for ``find_jobs`` (API 1.1): ``native_id_variable``, the shell expression of the
-  running job's scheduler id, which the job script records in ``.lrms/native_id`` as
-  it starts, ``searches()``, the scheduler's lookups by sandbox or job id (each a
-  ``Search``), run before those records are read, and a ``find_jobs`` hook that
-  returns ``self.find_recorded(jobs)``.
+* ``query(jobs)``: one :class:`~lrms.report.JobReport` per job the scheduler's live
+  queue knows, keyed by native id, with as few commands as the scheduler allows;
+* ``cancel_command(job)``, and the ``get_resource_status`` hook.
+
+It may override:
+
+* ``history(jobs)``: reports from accounting or history for jobs the queue no
+  longer explains (``sacct``, ``qacct``, ``tracejob``); none by default;
+* ``cancel_gone(result)``: True if a failed cancel says the job has already ended;
+  ``cancel_accepted(job, result)``: note what a successful cancel said;
+* ``searches()``: the scheduler's lookups by sandbox or tag for ``find_jobs``
+  (API 1.1), each a :data:`Search`; a backend that has them gets the hook, which
+  also reads the scheduler id each job script records as it starts
+  (``native_id_variable``).
 """
 
 from __future__ import annotations
 
+import abc
+import dataclasses
 import posixpath
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from .application import Application
-from .errors import LRMSError, SubmissionRefused
+from .errors import CommandFailed, LRMSError, SubmissionRefused
 from .exitstatus import split_status
 from .hookspecs import hookimpl
 from .job import Job
@@ -37,7 +47,9 @@ from .sandbox import SandboxBackend
 from .state import State, TerminationReason
 from .transport import CommandResult
 
-__all__ = ["BatchBackend", "Search", "bash_quote", "command_options", "render_script"]
+__all__ = [
+    "BatchBackend", "Search", "Submission", "bash_quote", "command_options", "render_script",
+]
 
 CONTROL = ".lrms"
 EXIT_FILE = "exit"
@@ -118,7 +130,18 @@ def render_script(
     return "\n".join(lines) + "\n"
 
 
-class BatchBackend(SandboxBackend):
+@dataclasses.dataclass(frozen=True)
+class Submission:
+    """How one job is submitted: the command, its standard input, and files the base
+    writes into the sandbox's ``.lrms`` directory before running it (e.g. a submit
+    description for HTCondor's ``condor_submit``)."""
+
+    argv: Sequence[str]
+    stdin: bytes | None = None
+    files: Mapping[str, bytes] = dataclasses.field(default_factory=dict)
+
+
+class BatchBackend(SandboxBackend, abc.ABC):
     """Base of qsub-like backends (see the module docstring)."""
 
     options: ClassVar[Sequence[Option]] = (
@@ -136,19 +159,46 @@ class BatchBackend(SandboxBackend):
     #: ``$JOB_ID``: the job script records it first (None: no record).
     native_id_variable: ClassVar[str | None] = None
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass that implements ``searches()`` offers the ``find_jobs`` hook."""
+        super().__init_subclass__(**kwargs)
+        if cls.searches is not BatchBackend.searches and "find_jobs" not in cls.__dict__:
+
+            def find_jobs(self: BatchBackend, jobs: Sequence[Job]) -> list[bool]:
+                return self.find_recorded(jobs)
+
+            cls.find_jobs = hookimpl(find_jobs)  # type: ignore[attr-defined]
+
     # -- what a subclass provides ------------------------------------------------
 
-    def submit_argv(self, app: Application, job: Job, script: str) -> list[str]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def submit_command(self, app: Application, job: Job, sandbox: str,
+                       script: str) -> Submission:
+        """The submission of ``job`` whose script is at ``script`` in ``sandbox``."""
 
+    @abc.abstractmethod
     def parse_job_id(self, result: CommandResult) -> str:
-        raise NotImplementedError
+        """The native id from the submit command's result (``ValueError`` if absent)."""
 
+    @abc.abstractmethod
     def query(self, jobs: Sequence[Job]) -> dict[str, JobReport]:
-        raise NotImplementedError
+        """Reports of the jobs the scheduler knows, by native id (one query per command)."""
 
-    def cancel_argv(self, job: Job) -> list[str]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def cancel_command(self, job: Job) -> list[str]:
+        """The command that cancels ``job``."""
+
+    def history(self, jobs: Sequence[Job]) -> dict[str, JobReport]:
+        """Reports from accounting or history for ``jobs``, which ``query`` left
+        unexplained (not listed, or ended without an outcome); none by default."""
+        return {}
+
+    def cancel_gone(self, result: CommandResult) -> bool:
+        """True if the failed cancel ``result`` says the job has already ended."""
+        return False
+
+    def cancel_accepted(self, job: Job, result: CommandResult) -> None:
+        """Note in ``job.backend_data`` what a successful cancel said (nothing by default)."""
 
     def searches(self) -> list[Search]:
         """The searches ``find_jobs`` runs, in order, before reading the jobs' records.
@@ -162,6 +212,18 @@ class BatchBackend(SandboxBackend):
     def command(self, name: str) -> str:
         """The configured path of scheduler command ``name``."""
         return str(self.resource.options.get(f"{name}_command") or name)
+
+    def failed(self, result: CommandResult, command: str | None = None) -> CommandFailed:
+        """The error for a scheduler command that failed, naming the resource (and
+        ``command``, the scheduler command a shell loop ran, instead of the loop)."""
+        return self.transport.failure(result, f"resource {self.resource.name}: ", command)
+
+    def check(self, argv: Sequence[str], timeout: float | None = None) -> CommandResult:
+        """Run a scheduler command; :meth:`failed` if it exits non-zero."""
+        result = self.transport.run(argv, timeout=timeout)
+        if result.returncode != 0:
+            raise self.failed(result)
+        return result
 
     def job_options(self, app: Application) -> dict[str, Any]:
         """The resource's options, overridden by the application's ``extra[<backend>]``.
@@ -185,38 +247,44 @@ class BatchBackend(SandboxBackend):
                                 *(checked["extra_args"] if "extra_args" in given else [])]
         return merged
 
-    def script_path(self, job: Job) -> str:
-        assert job.sandbox is not None
-        return posixpath.join(job.sandbox, CONTROL, "job.sh")
+    @staticmethod
+    def script_path(sandbox: str) -> str:
+        """Where the job script is in ``sandbox``."""
+        return posixpath.join(sandbox, CONTROL, "job.sh")
 
-    def render(self, app: Application, job: Job, sandbox: str) -> str:
-        """The job script; it first records ``native_id_variable`` (if set) in the sandbox."""
-        options = self.resource.options
+    def script_prologue(self, app: Application, job: Job) -> list[str]:
+        """Lines the job script runs before the program: the record of
+        ``native_id_variable`` (if set), the resource's ``prologue`` and extension
+        plugins' lines.  A subclass may add its own (trusted) lines."""
         record = ([f'echo "{self.native_id_variable}" > {CONTROL}/{NATIVE_ID_FILE}']
                   if self.native_id_variable else [])
-        prologue = [*record, *(options.get("prologue") or []),
-                    *self.resource.script_lines(app, job)]
-        return render_script(app, job, sandbox, prologue, options.get("epilogue") or [])
+        return [*record, *(self.resource.options.get("prologue") or []),
+                *self.resource.script_lines(app, job)]
 
-    def dry_run(self, app: Application, job: Job) -> tuple[str, list[str]]:
-        """The script and submit argv ``submit_job`` would use, without submitting."""
+    def render(self, app: Application, job: Job, sandbox: str) -> str:
+        """The job script (:func:`render_script` with :meth:`script_prologue`)."""
+        epilogue = self.resource.options.get("epilogue") or []
+        return render_script(app, job, sandbox, self.script_prologue(app, job), epilogue)
+
+    def dry_run(self, app: Application, job: Job) -> tuple[str, Submission]:
+        """The script and submission ``submit_job`` would use, without submitting."""
         self.resource.check_request(app)
-        sandbox = posixpath.join(self.spool, "jobs", job.jobid)
-        job.sandbox = sandbox
-        try:
-            return self.render(app, job, sandbox), self.submit_argv(app, job,
-                                                                   self.script_path(job))
-        finally:
-            job.sandbox = None
+        sandbox = self.sandbox_path(job.jobid)
+        return (self.render(app, job, sandbox),
+                self.submit_command(app, job, sandbox, self.script_path(sandbox)))
 
     @hookimpl
     def submit_job(self, app: Application, job: Job) -> Job:
         sandbox = self.make_sandbox(app, job)
         try:
-            self.transport.makedirs(posixpath.join(sandbox, CONTROL), 0o700)
-            script = self.script_path(job)
+            control = posixpath.join(sandbox, CONTROL)
+            self.transport.makedirs(control, 0o700)
+            script = self.script_path(sandbox)
             self.transport.write_bytes(script, self.render(app, job, sandbox).encode())
-            result = self.transport.run(self.submit_argv(app, job, script))
+            submission = self.submit_command(app, job, sandbox, script)
+            for name, content in submission.files.items():
+                self.transport.write_bytes(posixpath.join(control, name), content)
+            result = self.transport.run(submission.argv, stdin=submission.stdin)
             if result.returncode != 0:
                 # stderr and stdout: some wrappers (Slurm's Torque qsub) print errors on stdout
                 said = "; ".join(p for p in (result.error_text, result.text.strip()) if p)
@@ -236,14 +304,28 @@ class BatchBackend(SandboxBackend):
 
     @hookimpl
     def update_job_states(self, jobs: Sequence[Job]) -> list[State]:
+        """``query``, then ``history`` and the exit files for what it left unexplained;
+        a job lrms cancelled that ended without exiting by itself ended by the cancel."""
         reports = self.query(jobs)
-        missing = [job for job in jobs if job.native_id not in reports]
-        exit_codes = self.read_exit_codes(missing) if missing else {}
+        lacking = [job for job in jobs if _outcome_missing(reports.get(job.native_id or ""))]
+        if lacking:
+            for native, found in self.history(lacking).items():
+                reports[native] = _with_outcome(reports.get(native), found)
+            lacking = [job for job in lacking
+                       if _outcome_missing(reports.get(job.native_id or ""))]
+        codes = self.read_exit_codes(lacking) if lacking else {}
+        unexplained = {id(job) for job in lacking}
         states = []
         for job in jobs:
-            report = reports.get(job.native_id or "")
-            if report is None:
-                report = self.report_from_exit_file(job, exit_codes.get(job.sandbox or ""))
+            listed = reports.get(job.native_id or "")
+            code = codes.get(job.sandbox or "")
+            if id(job) in unexplained and (listed is None or code is not None):
+                report = _with_outcome(listed, self.report_from_exit_file(job, code))
+            else:
+                assert listed is not None
+                report = listed
+            if job.state == State.TERMINATING:
+                report = _after_cancel(report)
             states.append(report.apply(job))
         return states
 
@@ -261,7 +343,7 @@ class BatchBackend(SandboxBackend):
         return codes
 
     def report_from_exit_file(self, job: Job, code: int | None) -> JobReport:
-        """A job the scheduler no longer lists: its script's exit file decides."""
+        """A job the scheduler no longer explains: its script's exit file decides."""
         native = job.native_id or ""
         if code is None:
             return JobReport(native, State.UNKNOWN, message=(
@@ -274,19 +356,20 @@ class BatchBackend(SandboxBackend):
 
     @hookimpl
     def cancel_job(self, job: Job) -> bool:
-        self.transport.check(self.cancel_argv(job))
+        result = self.transport.run(self.cancel_command(job))
+        if result.returncode != 0 and not self.cancel_gone(result):
+            raise self.failed(result)
+        self.cancel_accepted(job, result)
         return True
 
     def find_recorded(self, jobs: Sequence[Job]) -> list[bool]:
-        """``find_jobs`` for a batch backend: each of ``searches()`` for the jobs still
-        missing, then the scheduler ids the job scripts recorded (``native_id_variable``).
+        """The ``find_jobs`` hook of subclasses with ``searches()``: each search for the
+        jobs still missing, then the scheduler ids the job scripts recorded.
 
-        Not a hook by itself: a backend opts in by implementing ``find_jobs`` with it,
-        so a subclass written before API 1.1 never answers "not found" for jobs it
-        cannot look up.  A job found nowhere is "not found" only if every search
-        worked (the caller would submit it again).  Found jobs get native id and sandbox.
+        A job found nowhere is "not found" only if every search worked (the caller
+        would submit it again).  Found jobs get native id and sandbox.
         """
-        sandboxes = {job.jobid: posixpath.join(self.spool, "jobs", job.jobid) for job in jobs}
+        sandboxes = {job.jobid: self.sandbox_path(job.jobid) for job in jobs}
         found: dict[str, str] = {}
         failures: list[str] = []
         for search in self.searches():
@@ -298,7 +381,7 @@ class BatchBackend(SandboxBackend):
             except LRMSError as exc:
                 failures.append(str(exc))
         missing = {sandboxes[job.jobid]: job.jobid for job in jobs if job.jobid not in found}
-        if missing:
+        if missing and self.native_id_variable:
             result = self.transport.check(["/bin/sh", "-c", _READ_RECORDS, "sh", *missing])
             for line in result.text.splitlines():
                 native, _, sandbox = line.partition("\t")
@@ -314,3 +397,35 @@ class BatchBackend(SandboxBackend):
             if job.jobid in found:
                 job.native_id, job.sandbox = found[job.jobid], sandboxes[job.jobid]
         return [job.jobid in found for job in jobs]
+
+
+def _outcome_missing(report: JobReport | None) -> bool:
+    """True if a job is not listed, or ended with no outcome (exit code, signal, reason)."""
+    return report is None or (
+        report.state == State.TERMINATED and report.exitcode is None
+        and report.signal is None and report.reason in (None, TerminationReason.UNKNOWN))
+
+
+def _with_outcome(listed: JobReport | None, outcome: JobReport) -> JobReport:
+    """``outcome`` (history, exit file) completed with what the queue said."""
+    if listed is None:
+        return outcome
+    message = "; ".join(m for m in (listed.message, outcome.message) if m) or None
+    return dataclasses.replace(
+        listed, state=outcome.state, exitcode=outcome.exitcode, signal=outcome.signal,
+        reason=outcome.reason, walltime=listed.walltime or outcome.walltime,
+        cputime=listed.cputime or outcome.cputime,
+        max_memory=listed.max_memory or outcome.max_memory, message=message)
+
+
+def _after_cancel(report: JobReport) -> JobReport:
+    """A job lrms asked to cancel: gone without a trace, or ended by a signal or for an
+    unknown reason, it ended by the cancellation (a job that exited by itself did not)."""
+    if report.state == State.UNKNOWN:
+        return dataclasses.replace(
+            report, state=State.TERMINATED, reason=TerminationReason.CANCELLED,
+            message=f"cancelled; {report.message}" if report.message else "cancelled")
+    if report.state == State.TERMINATED and report.reason in (
+            None, TerminationReason.UNKNOWN, TerminationReason.SIGNALLED):
+        return dataclasses.replace(report, reason=TerminationReason.CANCELLED)
+    return report

@@ -19,7 +19,7 @@ from . import hookspecs
 from .application import Application, sandbox_name
 from .arch import Arch
 from .auth import Auth, SshAuth
-from .backends import load_backend_class
+from .backends import load_backend_class, missing_methods
 from .errors import BackendError, InvalidJobState, LimitExceeded, LRMSError, TransportError
 from .job import Job
 from .options import check_options
@@ -29,7 +29,7 @@ from .state import State
 from .status import ResourceStatus
 from .transport import LocalTransport, Transport
 
-__all__ = ["LRMS"]
+__all__ = ["LRMS", "check_backend"]
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,12 @@ class LRMS:
 
         self.options: dict[str, Any] = check_options(
             getattr(backend_class, "options", ()), extra_args, option_error)
+        abstract = missing_methods(backend_class)
+        if abstract:
+            raise BackendError(
+                f"backend {self.backend_name!r} ({backend_class.__module__}."
+                f"{backend_class.__qualname__}) does not implement the required method(s) "
+                f"{', '.join(abstract)} of its base class")
         self._hooks = _PluginManager(hookspecs.PROJECT)
         self._hooks.add_hookspecs(hookspecs)
         try:
@@ -129,7 +135,8 @@ class LRMS:
                    if not getattr(self._hooks.hook, op).get_hookimpls()]
         if missing:
             raise BackendError(
-                f"backend {self.backend_name!r} does not implement: {', '.join(missing)}")
+                f"backend {self.backend_name!r} does not implement the hook(s) "
+                f"{', '.join(missing)}")
         for plugin in extension_plugins():
             self._hooks.register(plugin)
 
@@ -455,3 +462,19 @@ class LRMS:
             name, values.pop("architecture"), values.pop("max_cores"),
             values.pop("max_cores_per_job"), values.pop("max_memory_per_core"),
             values.pop("max_walltime"), auth, **values)
+
+
+def check_backend(name: str) -> str | None:
+    """Load backend ``name`` and check it as a resource would; the problem, or None.
+
+    Builds a throw-away resource with the backend's default options (nothing is
+    contacted), so an import error, a missing required method or hook, a wrong
+    hook signature or an unsupported plugin API is reported with its cause.
+    """
+    try:
+        LRMS(f"check-{name}", [Arch.local()], 1, 1, "1GiB", "1h", backend=name).close()
+    except LRMSError as exc:
+        return str(exc)
+    except Exception as exc:  # a backend's own constructor failed
+        return f"backend {name!r} failed to start: {type(exc).__name__}: {exc}"
+    return None

@@ -49,10 +49,18 @@ class Backend:
 
     def __init__(self, resource: LRMS) -> None:
         self.resource = resource
+        self._login_user: str | None = None
 
     @property
     def transport(self) -> Transport:
         return self.resource.transport
+
+    @property
+    def login_user(self) -> str:
+        """The user the transport runs commands as on the resource (asked once)."""
+        if self._login_user is None:
+            self._login_user = self.transport.check(["id", "-un"]).text.strip()
+        return self._login_user
 
 
 class SandboxBackend(Backend):
@@ -93,9 +101,13 @@ class SandboxBackend(Backend):
             self._spool = path
         return self._spool
 
+    def sandbox_path(self, jobid: str) -> str:
+        """Where the sandbox of job ``jobid`` is (or would be) on the resource."""
+        return posixpath.join(self.spool, "jobs", jobid)
+
     def make_sandbox(self, app: Application, job: Job) -> str:
         """Create the job's sandbox (mode 0700) with its inputs in it; return its path."""
-        sandbox = posixpath.join(self.spool, "jobs", job.jobid)
+        sandbox = self.sandbox_path(job.jobid)
         self.transport.makedirs(sandbox, 0o700)
         job.sandbox = sandbox
         stage_inputs(self.transport, app, sandbox)
@@ -228,11 +240,11 @@ def output_files(
     """The regular files of output ``name`` as (path relative to it, stat).
 
     ``root`` is the sandbox with its links resolved (:func:`real_paths`).
-    Symbolic links are followed while they lead to a path inside the sandbox
-    (a directory is walked once however many links lead to it); a link that
-    leads out of the sandbox, a broken link and anything but a regular file or
-    a directory are skipped with a warning.  ``FileNotFoundError`` if ``name``
-    does not exist.
+    Symbolic links are followed while they lead to a path inside the sandbox,
+    except a link to a folder above the output or already walked (so a loop
+    ends); those, a link that leads out of the sandbox, a broken link and
+    anything but a regular file or a directory are skipped with a warning.
+    ``FileNotFoundError`` if ``name`` does not exist.
     """
     top = posixpath.join(sandbox, name)
     [real] = real_paths(transport, [top])
@@ -265,7 +277,11 @@ def output_files(
                             posixpath.join(name, shown), sandbox)
                 continue
             if child_info.is_dir:
-                if target not in walked:
+                if target in walked or _inside(real, target):
+                    log.warning("output %s in sandbox %s is a symbolic link to a folder above "
+                                "it or already fetched; skipped", posixpath.join(name, shown),
+                                sandbox)
+                else:
                     walked.add(target)
                     pending.append(shown)
             elif stat_module.S_ISREG(child_info.mode):

@@ -133,7 +133,7 @@ def test_hostile_argv_environment_and_name_arrive_intact(resource, submitted, tm
     app = short(["python3", "-c", code, *HOSTILE],
                 environment={"HOSTILE": "$(touch " + str(trap) + ") '\"\n"},
                 jobname=f"x;touch {trap};$(touch {trap})`touch {trap}`")
-    _, argv = resource.backend.dry_run(app, Job(app))
+    argv = resource.backend.dry_run(app, Job(app))[1].argv
     assert re.fullmatch(r"x_touch_[A-Za-z0-9_.+-]{7}", argv[argv.index("-N") + 1])
     job = submitted(app)
     wait(resource, [job])
@@ -484,7 +484,8 @@ def dry(tmp_path, app, **options):
                     spool=str(tmp_path / "spool"), **options)
     try:
         job = Job(app)
-        script, argv = res.backend.dry_run(app, job)
+        script, submission = res.backend.dry_run(app, job)
+        argv = submission.argv
         return script, argv, f"{tmp_path}/spool/jobs/{job.jobid}"
     finally:
         res.close()

@@ -395,7 +395,7 @@ def test_find_jobs_by_the_id_the_script_recorded(cell, sge, tmp_path):
 
 
 def argv_of(res, app):
-    return res.backend.dry_run(app, Job(app))[1]
+    return res.backend.dry_run(app, Job(app))[1].argv
 
 
 def test_submit_arguments(tmp_path):
@@ -406,7 +406,7 @@ def test_submit_arguments(tmp_path):
                           requested_walltime="2h30min", jobname="my job",
                           extra={"sge": {"pe": "mpi", "extra_args": ["-p", "-5"]}})
         job = Job(app)
-        argv = res.backend.dry_run(app, job)[1]
+        argv = res.backend.dry_run(app, job)[1].argv
         sandbox = argv[argv.index("-wd") + 1]
         assert argv == [
             "qsub", "-terse", "-N", "my_job", "-C", "", "-wd", sandbox,
@@ -419,7 +419,7 @@ def test_submit_arguments(tmp_path):
         own_argv = argv_of(res, own)
         assert own_argv[-3:-1] == ["-A", "physics"] and own_argv.count("-A") == 1
         odd = Job(app, jobid="x:y")  # Grid Engine refuses ':' in an account string
-        assert "-A" not in res.backend.dry_run(app, odd)[1]
+        assert "-A" not in res.backend.dry_run(app, odd)[1].argv
         # 1000 MiB over 3 slots: 334 MiB per slot, never less than asked in total.
         assert 3 * 334 >= 1000
         with pytest.raises(lrms.LRMSError, match="option bogus: unknown option"):

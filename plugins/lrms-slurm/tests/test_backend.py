@@ -309,7 +309,8 @@ def test_dry_run_renders_script_and_argv_without_submitting(slurm: dict[str, str
                       requested_walltime="50min", jobname="my\njob",
                       extra={"slurm": {"partition": "other", "extra_args": ["--hold"]}})
     job = Job(app)
-    script, argv = res.backend.dry_run(app, job)
+    script, submission = res.backend.dry_run(app, job)
+    argv = submission.argv
     sandbox = f"{tmp_path}/spool/jobs/{job.jobid}"
     assert argv == [
         "sbatch", "--parsable", "--job-name=my_job", f"--chdir={sandbox}",
@@ -362,7 +363,7 @@ def test_failing_squeue_makes_jobs_unknown(slurm: dict[str, str], tmp_path: Path
     res = make_resource(slurm, tmp_path / "spool")
     job = submit(res, small(["true"]))
     broken = make_resource(slurm, tmp_path / "spool", squeue_command="/bin/false")
-    with pytest.raises(lrms.CommandFailed, match="false failed"):
+    with pytest.raises(lrms.CommandFailed, match=r"resource .*: /bin/false .*failed on"):
         broken.update_job_states([job])
     assert job.state == State.UNKNOWN
     wait(res, [job])
@@ -480,7 +481,7 @@ def test_find_jobs_by_the_id_the_script_recorded(cluster: lrms.LRMS,
         assert broken.find_jobs([fresh]) == [True]  # its record answers despite sacct
         with pytest.raises(lrms.LRMSError, match=(
                 rf"resource cluster: cannot tell whether Slurm accepted job\(s\) "
-                rf"{never.jobid} .*false failed")):
+                rf"{never.jobid} .*: /bin/false .*failed on localhost")):
             broken.find_jobs([never])
         assert never.native_id is None
     finally:

@@ -7,9 +7,10 @@ import contextlib
 import sys
 from typing import Any
 
-from ..backends import check_backend, list_backends
+from ..backends import list_backends
 from ..config import load_config
 from ..errors import ConfigError, LRMSError
+from ..resource import check_backend
 from ..status import ResourceStatus
 from .render import colour_on, paint, print_json, table
 from .session import EXIT_OK, EXIT_RESOURCE, EXIT_USAGE, Session
@@ -96,6 +97,8 @@ def resources(session: Session, args: argparse.Namespace) -> int:
     for entry in entries:
         if entry["error"]:
             print(f"{entry['name']}: {paint('error', 'red', colour)}: {entry['error']}")
+        for note in (entry["status"] or {}).get("notes", ()):
+            print(f"{entry['name']}: {paint('note', 'yellow', colour)}: {note}")
     return code
 
 

@@ -90,10 +90,12 @@ class Transport(abc.ABC):
             raise self.failure(result)
         return result
 
-    def failure(self, result: CommandResult, context: str = "") -> CommandFailed:
-        """The :class:`~lrms.errors.CommandFailed` for ``result`` (``context`` leads the
-        message, e.g. ``"resource hpc: "``): the command, the host, its exit and what it said."""
-        shown = shlex.join(result.argv)
+    def failure(self, result: CommandResult, context: str = "",
+                command: str | None = None) -> CommandFailed:
+        """The :class:`~lrms.errors.CommandFailed` for ``result``: ``context`` (e.g.
+        ``"resource hpc: "``), the command (``command``, or the argv), the host, its exit
+        status and what it said."""
+        shown = command or shlex.join(result.argv)
         if len(shown) > _SHOWN_ARGV:
             shown = shown[:_SHOWN_ARGV] + " ..."
         said = result.error_text or result.text.strip() or "no output"

@@ -1,19 +1,19 @@
 """The at backend: each job is one ``batch`` job of the Unix at system, run by ``atd``.
 
-``submit_job`` (from :class:`~lrms.batch.BatchBackend`) writes the job script
-into the job's sandbox; ``batch`` queues one line that runs it with bash, in a
-session of its own (``setsid``), from the sandbox.  What ``batch`` printed
-(``job N at DATE``) stays in ``.lrms/batch.out``.
+:class:`~lrms.batch.BatchBackend` writes the job script into the job's sandbox;
+``batch`` reads one line from standard input that runs it with bash, in a session
+of its own (``setsid``).  What ``batch`` printed (``job N at DATE``) stays in
+``.lrms/batch.out``.
 
-* States: a job ``atq`` lists is RUNNING in queue ``=``, else SUBMITTED; a job
-  it no longer lists has ended, and the exit file its script wrote gives the
-  exit code (at keeps no accounting, so there is no usage).
-* Cancel: ``atrm`` removes a queued job.  atrm cannot stop a running job, so
-  the job script records its PID (``.lrms/pid``), which is also its process
-  group, and ``cancel_job`` sends that group SIGTERM.
+* States: a job ``atq`` lists is RUNNING in queue ``=``, else SUBMITTED; a job it
+  no longer lists has ended, and the exit file its script wrote gives the exit
+  code (at keeps no accounting, so there is no usage).
+* Cancel: ``atrm`` removes a queued job.  atrm cannot stop a running job, so the
+  job script records its PID (``.lrms/pid``), which is also its process group,
+  and the cancel command sends that group SIGTERM.
 * Status: ``atq`` counts against the resource's ``max_cores``.
-* ``find_jobs`` (API 1.1): the sandbox path holds the job id; ``.lrms/batch.out``
-  names the at job, and ``at -c`` shows the queued line of the jobs ``atq`` lists.
+* ``find_jobs`` (API 1.1): ``.lrms/batch.out`` names the at job, and ``at -c`` shows
+  the queued line of the jobs ``atq`` lists.
 
 at requests nothing per job (cores, memory, walltime): the facade keeps jobs
 within the resource's limits, and atd enforces none of them.
@@ -24,20 +24,11 @@ from __future__ import annotations
 import contextlib
 import posixpath
 import shlex
-from collections.abc import Sequence
-from typing import Any, ClassVar
+from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
-from lrms import (
-    Application,
-    Job,
-    LRMSError,
-    Option,
-    ResourceStatus,
-    State,
-    TerminationReason,
-    hookimpl,
-)
-from lrms.batch import CONTROL, BatchBackend, command_options, render_script
+from lrms import Application, Job, LRMSError, Option, ResourceStatus, State, hookimpl
+from lrms.batch import CONTROL, BatchBackend, Search, Submission, command_options
 from lrms.report import JobReport
 from lrms.transport import CommandResult
 
@@ -45,18 +36,19 @@ from .parse import AtqEntry, parse_atq, parse_submitted
 
 __all__ = ["AtBackend"]
 
-PID_FILE = "pid"
-# Queue the line $2 with batch ($3) from the sandbox $1; keep what batch printed.
-_SUBMIT = (
-    'cd "$1" || exit; line=$2; shift 2; printf "%s\\n" "$line" | "$@" 2> .lrms/batch.out; '
-    'rc=$?; cat .lrms/batch.out >&2; exit "$rc"'
-)
-# Wait up to 10 s for the pid file $1, then SIGTERM the job's process group; a
-# group that is gone already (the job just ended) is no failure.
-_KILL = (
-    'i=0; until [ -s "$1" ]; do i=$((i + 1)); [ "$i" -le 100 ] || '
-    '{ echo "no pid file $1 after 10 s" >&2; exit 1; }; sleep 0.1; done; read -r pid < "$1"; '
-    'kill -s TERM -- "-$pid" 2>/dev/null || ! kill -s 0 -- "-$pid" 2>/dev/null'
+# Run batch ($1) on the line read from stdin; keep what it printed in .lrms/batch.out ($2).
+_SUBMIT = '"$1" 2> "$2"; rc=$?; cat "$2" >&2; exit "$rc"'
+# Cancel at job $3: atrm ($2) it while atq ($1) shows it queued, else SIGTERM the process
+# group in the pid file $4 (waiting up to 10 s for it); print what was done.
+_CANCEL = (
+    'queue=$("$1" | awk -v id="$3" \'$1 == id { print $(NF - 1) }\'); '
+    '[ -n "$queue" ] || { echo ended; exit 0; }; '
+    'if [ "$queue" != "=" ]; then said=$("$2" "$3" 2>&1) || { echo ended; exit 0; }; '
+    'case $said in *running*) ;; *) echo "removed from the queue"; exit 0;; esac; fi; '
+    'i=0; until [ -s "$4" ]; do i=$((i + 1)); [ "$i" -le 100 ] || '
+    '{ echo "no pid file $4 after 10 s" >&2; exit 1; }; sleep 0.1; done; read -r pid < "$4"; '
+    'kill -s TERM -- "-$pid" 2>/dev/null || ! kill -s 0 -- "-$pid" 2>/dev/null || exit; '
+    'echo "process group sent SIGTERM"'
 )
 # Print "<sandbox><TAB><line>" for each line of each sandbox's batch.out.
 _READ_BATCH_OUT = (
@@ -75,7 +67,6 @@ class AtBackend(BatchBackend):
 
     name = "at"
     scheduler = "at"
-    lrms_api = "1"
     options: ClassVar[Sequence[Option]] = (
         # batch takes no arguments: the base's extra_args has no use here
         *(option for option in BatchBackend.options if option.name != "extra_args"),
@@ -83,47 +74,36 @@ class AtBackend(BatchBackend):
     )
     app_options: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, resource: Any) -> None:
-        super().__init__(resource)
-        self._user: str | None = None
-
-    @property
-    def user(self) -> str:
-        """The login user on the resource (asked once)."""
-        if self._user is None:
-            self._user = self.transport.check(["id", "-un"]).text.strip()
-        return self._user
-
-    # -- submission --------------------------------------------------------------
-
-    def render(self, app: Application, job: Job, sandbox: str) -> str:
-        """The base's job script, recording its PID first (for ``cancel_job``)."""
-        options = self.resource.options
-        prologue = [f"echo $$ > {CONTROL}/{PID_FILE}", *(options.get("prologue") or []),
-                    *self.resource.script_lines(app, job)]
-        return render_script(app, job, sandbox, prologue, options.get("epilogue") or [])
-
     @staticmethod
     def queued_line(sandbox: str) -> str:
         """The shell line ``batch`` queues: the job script, in a new session, output kept."""
-        script = posixpath.join(sandbox, CONTROL, "job.sh")
-        output = posixpath.join(sandbox, CONTROL, "at.out")
+        script, output = (posixpath.join(sandbox, CONTROL, name) for name in ("job.sh", "at.out"))
         return (f"exec setsid -w /bin/bash {shlex.quote(script)} "
                 f"< /dev/null > {shlex.quote(output)} 2>&1")
 
-    def submit_argv(self, app: Application, job: Job, script: str) -> list[str]:
-        assert job.sandbox is not None
-        return ["/bin/sh", "-c", _SUBMIT, "sh", job.sandbox, self.queued_line(job.sandbox),
-                self.command("batch")]
+    def script_prologue(self, app: Application, job: Job) -> list[str]:
+        """The base's lines, after recording the script's PID (for the cancel command)."""
+        return [f"echo $$ > {CONTROL}/pid", *super().script_prologue(app, job)]
+
+    def submit_command(self, app: Application, job: Job, sandbox: str,
+                       script: str) -> Submission:
+        output = posixpath.join(sandbox, CONTROL, "batch.out")
+        return Submission(["/bin/sh", "-c", _SUBMIT, "sh", self.command("batch"), output],
+                          stdin=f"{self.queued_line(sandbox)}\n".encode())
 
     def parse_job_id(self, result: CommandResult) -> str:
         return parse_submitted(result.error_text or result.text)
 
-    # -- states -----------------------------------------------------------------
+    def cancel_command(self, job: Job) -> list[str]:
+        return ["/bin/sh", "-c", _CANCEL, "sh", self.command("atq"), self.command("atrm"),
+                job.native_id or "", posixpath.join(job.sandbox or "", CONTROL, "pid")]
+
+    def cancel_accepted(self, job: Job, result: CommandResult) -> None:
+        job.backend_data["cancelled"] = result.text.strip()
 
     def atq(self) -> dict[str, AtqEntry]:
         """The jobs ``atq`` lists, by number."""
-        text = self.transport.check([self.command("atq")]).text
+        text = self.check([self.command("atq")]).text
         try:
             return {entry.native_id: entry for entry in parse_atq(text)}
         except ValueError as exc:
@@ -133,96 +113,46 @@ class AtBackend(BatchBackend):
         """One ``atq``; jobs it does not list are left to the base (their exit file)."""
         listed = self.atq()
         reports = {}
-        for job in jobs:
-            entry = listed.get(job.native_id or "")
-            if entry is None:
-                continue
-            if entry.running:
-                reports[entry.native_id] = JobReport(entry.native_id, State.RUNNING, "=")
-            else:
-                reports[entry.native_id] = JobReport(
-                    entry.native_id, State.SUBMITTED, entry.queue, message=(
-                        f"waiting in at queue {entry.queue}: atd starts batch jobs while the "
-                        "load average is below its limit (atd -l)"))
+        for entry in (listed[job.native_id] for job in jobs if job.native_id in listed):
+            reports[entry.native_id] = JobReport(
+                entry.native_id, State.RUNNING, "=") if entry.running else JobReport(
+                entry.native_id, State.SUBMITTED, entry.queue, message=(
+                    f"waiting in at queue {entry.queue}: atd starts batch jobs while the "
+                    "load average is below its limit (atd -l)"))
         return reports
 
-    def report_from_exit_file(self, job: Job, code: int | None) -> JobReport:
-        """After ``cancel_job``, no exit status (or a signal's) means the cancellation."""
-        if job.backend_data.get("cancelled") and (code is None or code > 128):
-            return JobReport(job.native_id or "", State.TERMINATED, "cancelled",
-                             signal=None if code is None else code - 128,
-                             reason=TerminationReason.CANCELLED,
-                             message=f"cancelled ({job.backend_data['cancelled']})")
-        return super().report_from_exit_file(job, code)
+    def searches(self) -> list[Search]:
+        """What ``batch`` printed into the sandbox, then ``at -c`` of the queued jobs."""
+        return [self._from_batch_out, self._from_queue]
 
-    # -- cancel -----------------------------------------------------------------
-
-    @hookimpl
-    def cancel_job(self, job: Job) -> bool:
-        """``atrm`` a queued job; SIGTERM the process group of a running one."""
-        native = job.native_id or ""
-        entry = self.atq().get(native)
-        if entry is None:
-            return True  # it has ended: the next update reads its exit file
-        if not entry.running:
-            removed = self.transport.run([self.command("atrm"), native])
-            if removed.returncode != 0:
-                return True  # gone between atq and atrm: it has ended
-            if "running" not in removed.error_text:  # else it started meanwhile
-                job.backend_data["cancelled"] = "removed from the queue"
-                return True
-        assert job.sandbox is not None
-        self.transport.check(["/bin/sh", "-c", _KILL, "sh",
-                              posixpath.join(job.sandbox, CONTROL, PID_FILE)])
-        job.backend_data["cancelled"] = "process group sent SIGTERM"
-        return True
-
-    # -- lost submissions (API 1.1) -----------------------------------------------
-
-    @hookimpl
-    def find_jobs(self, jobs: Sequence[Job]) -> list[bool]:
-        """The at job of each sandbox: from its ``batch.out``, else from ``at -c``."""
-        sandboxes = [posixpath.join(self.spool, "jobs", job.jobid) for job in jobs]
-        numbers = self._numbers_from_batch_out(sandboxes)
-        if len(numbers) < len(sandboxes):  # batch refused them, or died before printing
-            numbers = {**self._numbers_from_queue(sandboxes), **numbers}
-        for job, sandbox in zip(jobs, sandboxes, strict=True):
-            if sandbox in numbers:
-                job.native_id, job.sandbox = numbers[sandbox], sandbox
-        return [sandbox in numbers for sandbox in sandboxes]
-
-    def _numbers_from_batch_out(self, sandboxes: Sequence[str]) -> dict[str, str]:
-        """The at job number ``batch`` printed into each sandbox, by sandbox."""
-        result = self.transport.run(["/bin/sh", "-c", _READ_BATCH_OUT, "sh", *sandboxes])
-        numbers = {}
+    def _from_batch_out(self, wanted: Mapping[str, Job]) -> dict[str, str]:
+        result = self.transport.run(["/bin/sh", "-c", _READ_BATCH_OUT, "sh", *wanted])
+        found = {}
         for line in result.text.splitlines():
             sandbox, _, said = line.partition("\t")
             with contextlib.suppress(ValueError):  # not the "job N at" line
-                numbers[sandbox] = parse_submitted(said)
-        return numbers
+                found[wanted[sandbox].jobid] = parse_submitted(said)
+        return found
 
-    def _numbers_from_queue(self, sandboxes: Sequence[str]) -> dict[str, str]:
-        """The at job number of each sandbox whose line ``at -c`` shows queued, by sandbox."""
+    def _from_queue(self, wanted: Mapping[str, Job]) -> dict[str, str]:
         listed = list(self.atq())
         if not listed:
             return {}
-        wanted = {self.queued_line(sandbox): sandbox for sandbox in sandboxes}
+        lines = {self.queued_line(sandbox): job for sandbox, job in wanted.items()}
         argv = ["/bin/sh", "-c", _QUEUED_LINES, "sh", self.command("at"), *listed]
-        numbers = {}
-        for line in self.transport.check(argv).text.splitlines():
+        found = {}
+        for line in self.check(argv).text.splitlines():
             number, _, queued = line.partition("\t")
-            if queued in wanted:
-                numbers[wanted[queued]] = number
-        return numbers
-
-    # -- load -------------------------------------------------------------------
+            if queued in lines:
+                found[lines[queued].jobid] = number
+        return found
 
     @hookimpl
     def get_resource_status(self) -> ResourceStatus:
         """Jobs in ``atq`` (root sees everyone's) against the resource's ``max_cores``."""
         entries = list(self.atq().values())
         running = sum(entry.running for entry in entries)
-        mine = [entry for entry in entries if entry.user == self.user]
+        mine = [entry for entry in entries if entry.user == self.login_user]
         total = self.resource.max_cores
         return ResourceStatus(
             free_slots=max(0, total - running), total_slots=total,

@@ -14,7 +14,6 @@ in the sandbox), then by the job id the script recorded in the sandbox as it sta
 
 from __future__ import annotations
 
-import dataclasses
 import posixpath
 import re
 import shlex
@@ -26,10 +25,8 @@ from lrms import (
     Job,
     LRMSError,
     ResourceStatus,
-    State,
-    TerminationReason,
 )
-from lrms.batch import CONTROL, BatchBackend, Search, command_options
+from lrms.batch import CONTROL, BatchBackend, Search, Submission, command_options
 from lrms.errors import CommandFailed
 from lrms.hookspecs import hookimpl
 from lrms.options import Option
@@ -55,7 +52,6 @@ from .parse import (
 
 __all__ = ["PbsBackend"]
 
-_R = TerminationReason
 #: What PBS, Torque and Slurm's wrappers print about a job id they no longer
 #: know (qstat) or that has already ended (qdel).
 _GONE = re.compile(
@@ -86,25 +82,6 @@ class _AutoOrBoolean(Option):
         if isinstance(value, bool):
             value = "true" if value else "false"
         return super().convert(value)
-
-
-def _outcome_missing(report: JobReport | None) -> bool:
-    """True if a finished job's outcome is still to be found (or the job is not listed)."""
-    return report is None or (
-        report.state == State.TERMINATED and report.exitcode is None
-        and report.signal is None and report.reason in (None, _R.UNKNOWN))
-
-
-def _with_outcome(listed: JobReport | None, outcome: JobReport) -> JobReport:
-    """``outcome`` (tracejob, exit file) completed with what qstat said."""
-    if listed is None:
-        return outcome
-    message = "; ".join(m for m in (listed.message, outcome.message) if m) or None
-    return dataclasses.replace(
-        listed, state=outcome.state, exitcode=outcome.exitcode, signal=outcome.signal,
-        reason=outcome.reason, walltime=listed.walltime or outcome.walltime,
-        cputime=listed.cputime or outcome.cputime,
-        max_memory=listed.max_memory or outcome.max_memory, message=message)
 
 
 class PbsBackend(BatchBackend):
@@ -177,16 +154,15 @@ class PbsBackend(BatchBackend):
         parts += [f"walltime={walltime.to_hms()}"] if walltime else []
         return ["-l", ",".join(parts)]
 
-    def submit_argv(self, app: Application, job: Job, script: str) -> list[str]:
-        assert job.sandbox is not None
+    def submit_command(self, app: Application, job: Job, sandbox: str,
+                       script: str) -> Submission:
         options = self._job_options(app)
         argv = [self.command("qsub"), "-N", legal_job_name(app.jobname or "job", self.flavour),
-                "-S", "/bin/bash", "-j", "oe",
-                "-o", posixpath.join(job.sandbox, CONTROL, "pbs.out")]
+                "-S", "/bin/bash", "-j", "oe", "-o", posixpath.join(sandbox, CONTROL, "pbs.out")]
         for flag, key in (("-q", "queue"), ("-A", "account"), ("-P", "project")):
             if options[key]:
                 argv += [flag, str(options[key])]
-        return [*argv, *self._resource_args(app), *options["extra_args"], script]
+        return Submission([*argv, *self._resource_args(app), *options["extra_args"], script])
 
     def parse_job_id(self, result: CommandResult) -> str:
         return parse_qsub_id(result.text)
@@ -270,7 +246,7 @@ class PbsBackend(BatchBackend):
         attrs = self._qstat(ids) if ids else []
         return self._match(jobs, [report_from_attributes(a, self.flavour) for a in attrs])
 
-    def _tracejob(self, jobs: Sequence[Job]) -> dict[str, JobReport]:
+    def history(self, jobs: Sequence[Job]) -> dict[str, JobReport]:
         """What tracejob knows about finished jobs, with one shell for all of them."""
         days = int(self.resource.options.get("tracejob_days") or 0)
         if days <= 0 or not jobs:
@@ -281,42 +257,7 @@ class PbsBackend(BatchBackend):
         found = [parse_tracejob(chunk, self.flavour) for chunk in split_tracejob(result.text)]
         return self._match(jobs, [report for report in found if report is not None])
 
-    @hookimpl
-    def update_job_states(self, jobs: Sequence[Job]) -> list[State]:
-        reports = self.query(jobs)
-        lacking = [job for job in jobs if _outcome_missing(reports.get(job.native_id or ""))]
-        for native, traced in self._tracejob(lacking).items():
-            reports[native] = _with_outcome(reports.get(native), traced)
-        lacking = [job for job in lacking if _outcome_missing(reports.get(job.native_id or ""))]
-        codes = self.read_exit_codes(lacking) if lacking else {}
-        unexplained = {job.jobid for job in lacking}
-        states = []
-        for job in jobs:
-            report = reports.get(job.native_id or "")
-            code = codes.get(job.sandbox or "")
-            if job.jobid in unexplained and (report is None or code is not None):
-                report = _with_outcome(report, self.report_from_exit_file(job, code))
-            assert report is not None
-            if job.state == State.TERMINATING:
-                report = self._cancelled(report)
-            states.append(report.apply(job))
-        return states
-
-    @staticmethod
-    def _cancelled(report: JobReport) -> JobReport:
-        """A job lrms asked to cancel: its end without a program exit is the cancel."""
-        if report.state == State.UNKNOWN:
-            return dataclasses.replace(report, state=State.TERMINATED, reason=_R.CANCELLED)
-        if report.state == State.TERMINATED and report.reason in (None, _R.UNKNOWN,
-                                                                  _R.SIGNALLED):
-            return dataclasses.replace(report, reason=_R.CANCELLED)
-        return report
-
     # -- interrupted submissions -----------------------------------------------------
-
-    @hookimpl
-    def find_jobs(self, jobs: Sequence[Job]) -> list[bool]:
-        return self.find_recorded(jobs)
 
     def searches(self) -> list[Search]:
         """qstat -f of every job."""
@@ -338,17 +279,13 @@ class PbsBackend(BatchBackend):
             f"{shown} failed on {self.transport.host} (exit {result.returncode}): {said}",
             returncode=result.returncode, stdout=result.stdout, stderr=result.stderr)
 
-    def cancel_argv(self, job: Job) -> list[str]:
+    def cancel_command(self, job: Job) -> list[str]:
         return [self.command("qdel"), job.native_id or ""]
 
-    @hookimpl
-    def cancel_job(self, job: Job) -> bool:
-        """qdel; a job that has already ended (qdel says so, or says nothing) is fine."""
-        result = self.transport.run(self.cancel_argv(job))
+    def cancel_gone(self, result: CommandResult) -> bool:
+        """qdel of a job that has already ended: it says so, or says nothing."""
         said = (result.error_text + "\n" + result.text).strip()
-        if result.returncode != 0 and said and not _GONE.search(said):
-            raise self._failure(result, said)
-        return True
+        return not said or bool(_GONE.search(said))
 
     @hookimpl
     def get_resource_status(self) -> ResourceStatus:

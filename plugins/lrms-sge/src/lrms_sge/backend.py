@@ -20,11 +20,10 @@ import posixpath
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import ClassVar, TypeVar
 
 from lrms import (
     Application,
-    CommandFailed,
     Duration,
     Job,
     LRMSError,
@@ -35,7 +34,8 @@ from lrms import (
     TerminationReason,
     hookimpl,
 )
-from lrms.batch import CONTROL, BatchBackend, Search, command_options
+from lrms.batch import CONTROL, BatchBackend, Search, Submission, command_options
+from lrms.exitstatus import split_status
 from lrms.report import JobReport
 from lrms.transport import CommandResult
 
@@ -108,27 +108,16 @@ class SgeBackend(BatchBackend):
     #: The id qsub printed, recorded by the job script.
     native_id_variable = "$JOB_ID"
 
-    def __init__(self, resource: Any) -> None:
-        super().__init__(resource)
-        self._user: str | None = None
-
-    @property
-    def user(self) -> str:
-        """The login user on the resource (asked once)."""
-        if self._user is None:
-            self._user = self.transport.check(["id", "-un"]).text.strip()
-        return self._user
-
     # -- submission ------------------------------------------------------------
 
-    def submit_argv(self, app: Application, job: Job, script: str) -> list[str]:
+    def submit_command(self, app: Application, job: Job, sandbox: str,
+                       script: str) -> Submission:
         """``qsub -terse`` with every request as an argument, then the script."""
-        assert job.sandbox is not None
         options = self.job_options(app)
         cores = app.requested_cores
         argv = [
             self.command("qsub"), "-terse", "-N", job_name(app.jobname or "job"), "-C", "",
-            "-wd", job.sandbox, "-o", posixpath.join(job.sandbox, CONTROL, "scheduler.out"),
+            "-wd", sandbox, "-o", posixpath.join(sandbox, CONTROL, "scheduler.out"),
             "-j", "y", "-w", "e", "-S", "/bin/bash",
         ]
         if cores > 1:
@@ -158,45 +147,45 @@ class SgeBackend(BatchBackend):
         tag = account(job)
         if tag and "-A" not in free_form:  # (a -A of the user's wins)
             argv += ["-A", tag]
-        return [*argv, *free_form, script]
+        return Submission([*argv, *free_form, script])
 
     def parse_job_id(self, result: CommandResult) -> str:
         return parse_qsub_terse(result.text)
 
-    def cancel_argv(self, job: Job) -> list[str]:
+    def cancel_command(self, job: Job) -> list[str]:
         return [self.command("qdel"), job.native_id or ""]
 
-    @hookimpl
-    def cancel_job(self, job: Job) -> bool:
-        """``qdel``; remembers whether the job was still pending (it then leaves no record)."""
-        try:
-            result = self.transport.check(self.cancel_argv(job))
-        except CommandFailed as exc:
-            if b"does not exist" in exc.stdout + exc.stderr:
-                return True  # it has ended: the next update reads its outcome
-            raise
-        pending = "has deleted job" in result.text  # running: "has registered the job"
-        job.backend_data["cancelled"] = "pending" if pending else "running"
-        return True
+    def cancel_gone(self, result: CommandResult) -> bool:
+        """qdel of a job that has ended: the next update reads its outcome."""
+        return "does not exist" in result.text + result.error_text
+
+    def cancel_accepted(self, job: Job, result: CommandResult) -> None:
+        """Remember whether the job was still pending (it then leaves no record)."""
+        if result.returncode == 0:
+            pending = "has deleted job" in result.text  # running: "has registered the job"
+            job.backend_data["cancelled"] = "pending" if pending else "running"
 
     # -- states ------------------------------------------------------------------
 
     def query(self, jobs: Sequence[Job]) -> dict[str, JobReport]:
-        """qstat for pending and running jobs, qacct for those that have left it.
-
-        A job qacct does not know is left out (the base class then reads its
-        exit file), unless it was deleted while pending.
-        """
+        """Pending and running jobs from qstat (``qstat -j`` explains those in error)."""
         ids = {job.native_id for job in jobs if job.native_id}
-        text = self.transport.check([self.command("qstat"), "-xml", "-u", self.user]).text
+        text = self.check([self.command("qstat"), "-xml", "-u", self.login_user]).text
         reports = {r.native_id: r for r in self._parse(parse_qstat_xml, text) if r.native_id in ids}
         self._explain_errors(reports)
-        gone = [job for job in jobs if job.native_id and job.native_id not in reports]
-        accounted = self._accounting(gone) if gone else {}
-        for job in gone:
+        return reports
+
+    def history(self, jobs: Sequence[Job]) -> dict[str, JobReport]:
+        """qacct for jobs that left qstat; a job deleted while pending has no record.
+
+        A job qacct does not know is left out (the base class then reads its exit file).
+        """
+        accounted = self._accounting(jobs)
+        reports = {}
+        for job in jobs:
             native = job.native_id or ""
             if native in accounted:
-                reports[native] = _judge(job, accounted[native])
+                reports[native] = _judge(accounted[native])
             elif job.backend_data.get("cancelled") == "pending":
                 reports[native] = JobReport(
                     native, State.TERMINATED, "deleted", reason=TerminationReason.CANCELLED,
@@ -204,14 +193,6 @@ class SgeBackend(BatchBackend):
             else:
                 job.backend_data.setdefault("unaccounted_since", time.time())
         return reports
-
-    def report_from_exit_file(self, job: Job, code: int | None) -> JobReport:
-        """No record and no exit status after ``cancel_job``: the deletion ended it."""
-        if code is None and job.backend_data.get("cancelled"):
-            return JobReport(job.native_id or "", State.TERMINATED, "deleted",
-                             reason=TerminationReason.CANCELLED,
-                             message="deleted; Grid Engine wrote no accounting record (yet)")
-        return super().report_from_exit_file(job, code)
 
     def _parse(self, parse: Callable[[str], _T], text: str) -> _T:
         """``parse(text)``, its ValueError turned into an LRMSError naming the resource."""
@@ -250,14 +231,10 @@ class SgeBackend(BatchBackend):
 
     def _qacct(self, ids: Sequence[str]) -> dict[str, JobReport]:
         argv = ["/bin/sh", "-c", _QACCT_LOOP, "sh", self.command("qacct"), *ids]
-        records = self._parse(parse_qacct, self.transport.check(argv).text)
+        records = self._parse(parse_qacct, self.check(argv).text)
         return {r.native_id: r for r in records if r.native_id in ids}  # the last one wins
 
     # -- interrupted submissions ---------------------------------------------------
-
-    @hookimpl
-    def find_jobs(self, jobs: Sequence[Job]) -> list[bool]:
-        return self.find_recorded(jobs)
 
     def searches(self) -> list[Search]:
         """qstat, then qacct."""
@@ -265,7 +242,7 @@ class SgeBackend(BatchBackend):
 
     def _find_queued(self, wanted: Mapping[str, Job]) -> dict[str, str]:
         """The user's pending and running jobs, by working directory or account string."""
-        text = self.transport.check([self.command("qstat"), "-xml", "-u", self.user]).text
+        text = self.check([self.command("qstat"), "-xml", "-u", self.login_user]).text
         numbers = {r.native_id.partition(".")[0] for r in self._parse(parse_qstat_xml, text)}
         if not numbers:
             return {}
@@ -273,7 +250,7 @@ class SgeBackend(BatchBackend):
         infos = self._parse(parse_qstat_j, result.text)
         # Jobs that ended since qstat -xml "do not exist" (exit 1): not a failure.
         if result.returncode != 0 and not infos and "do not exist" not in result.error_text:
-            raise self._failed(self.command("qstat"), result)
+            raise self.failed(result)
         tagged = {tag: job for job in wanted.values() if (tag := account(job))}
         return _newest((number, wanted.get(info.fields.get("cwd", ""))
                         or tagged.get(info.fields.get("account", "")))
@@ -287,15 +264,9 @@ class SgeBackend(BatchBackend):
         result = self.transport.run(
             ["/bin/sh", "-c", _QACCT_ACCOUNTS, "sh", self.command("qacct"), *tagged])
         if result.returncode != 0 and _NO_ACCOUNTING_FILE not in result.text + result.error_text:
-            raise self._failed(self.command("qacct"), result)
+            raise self.failed(result, self.command("qacct"))
         return _newest((number, tagged.get(name))
                        for number, name in self._parse(parse_qacct_accounts, result.text))
-
-    def _failed(self, command: str, result: CommandResult) -> CommandFailed:
-        return CommandFailed(
-            f"resource {self.resource.name}: {command} failed on {self.transport.host} "
-            f"(exit {result.returncode}): {result.error_text or result.text.strip()[:300]}",
-            returncode=result.returncode, stdout=result.stdout, stderr=result.stderr)
 
     # -- load ----------------------------------------------------------------------
 
@@ -304,9 +275,9 @@ class SgeBackend(BatchBackend):
         """Slots of the usable queue instances and everyone's jobs, from ``qstat -f -xml``."""
         queue = self.resource.options.get("queue")
         argv = [self.command("qstat"), "-f", "-xml", "-u", "*", *(["-q", queue] if queue else [])]
-        text = self.transport.check(argv).text
+        text = self.check(argv).text
         used, total = self._parse(parse_cluster_slots, text)
-        counts = self._parse(lambda text: parse_job_counts(text, self.user), text)
+        counts = self._parse(lambda text: parse_job_counts(text, self.login_user), text)
         return ResourceStatus(
             free_slots=max(0, total - used), total_slots=total, user_run=counts.user_running,
             user_queued=counts.user_queued, queued=counts.queued, running=counts.running)
@@ -321,15 +292,11 @@ def _newest(pairs: Iterable[tuple[str, Job | None]]) -> dict[str, str]:
     return found
 
 
-def _judge(job: Job, report: JobReport) -> JobReport:
-    """What qacct cannot know: the script's exit code 128+N is the program's signal N,
-    and a signal after ``cancel_job`` is the cancellation."""
-    if report.state != State.TERMINATED:
+def _judge(report: JobReport) -> JobReport:
+    """What qacct cannot know: the job script's exit status is the shell's, so 128+N is
+    the program's signal N (:func:`lrms.exitstatus.split_status`)."""
+    if report.reason != TerminationReason.EXITED or report.exitcode is None:
         return report
-    code = report.exitcode
-    if report.reason == TerminationReason.EXITED and code is not None and code > 128:
-        report = dataclasses.replace(report, exitcode=None, signal=code - 128,
-                                     reason=TerminationReason.SIGNALLED)
-    if job.backend_data.get("cancelled") and report.reason == TerminationReason.SIGNALLED:
-        report = dataclasses.replace(report, reason=TerminationReason.CANCELLED)
-    return report
+    exitcode, signal = split_status(report.exitcode)
+    return dataclasses.replace(report, exitcode=exitcode, signal=signal, reason=(
+        TerminationReason.EXITED if signal is None else TerminationReason.SIGNALLED))

@@ -17,7 +17,6 @@ import logging
 import math
 import posixpath
 import re
-import shlex
 import time
 import unicodedata
 from collections import Counter
@@ -26,7 +25,6 @@ from typing import Any, ClassVar
 
 from lrms import (
     Application,
-    CommandFailed,
     Duration,
     Job,
     LRMSError,
@@ -37,7 +35,8 @@ from lrms import (
     TransportError,
     hookimpl,
 )
-from lrms.batch import CONTROL, BatchBackend, Search, command_options
+from lrms.batch import CONTROL, BatchBackend, Search, Submission, command_options
+from lrms.exitstatus import split_status
 from lrms.report import JobReport
 from lrms.transport import CommandResult
 
@@ -64,7 +63,6 @@ log = logging.getLogger(__name__)
 DIRECTIVES = ("partition", "account", "qos", "reservation", "constraint")
 _NO_SUCH_JOB = "Invalid job id specified"
 _ALREADY_DONE = "already completing or completed"
-_SIGNALS = range(1, 65)  # Linux signal numbers: the shell's exit code 128+N means signal N
 # scontrol shows one job per call: one remote command loops over the ids.
 _SCONTROL_LOOP = 'command=$1; shift; for id; do "$command" show job "$id"; done'
 _FIND_MARGIN = 86400  # seconds sacct looks back before a job was created (clocks, zones)
@@ -103,19 +101,18 @@ class SlurmBackend(BatchBackend):
 
     def __init__(self, resource: Any) -> None:
         super().__init__(resource)
-        self._user: str | None = None
         self._timeout = float(resource.options["query_timeout"])
 
     # -- submission ------------------------------------------------------------
 
-    def submit_argv(self, app: Application, job: Job, script: str) -> list[str]:
+    def submit_command(self, app: Application, job: Job, sandbox: str,
+                       script: str) -> Submission:
         """``sbatch --parsable`` with every request as an argument, then the script."""
-        assert job.sandbox is not None
         options = self.job_options(app)
-        output = posixpath.join(job.sandbox, CONTROL, "scheduler.out")
+        output = posixpath.join(sandbox, CONTROL, "scheduler.out")
         argv = [
             self.command("sbatch"), "--parsable", f"--job-name={_printable(app.jobname or '')}",
-            f"--chdir={job.sandbox}", f"--output={_no_patterns(output)}",
+            f"--chdir={sandbox}", f"--output={_no_patterns(output)}",
             "--nodes=1", "--ntasks=1", f"--cpus-per-task={app.requested_cores}",
         ]
         if app.requested_memory is not None:
@@ -126,7 +123,7 @@ class SlurmBackend(BatchBackend):
             value = options.get(name)
             if value:
                 argv.append(f"--{name}={value}")
-        return [*argv, *options["extra_args"], script]
+        return Submission([*argv, *options["extra_args"], script])
 
     def render(self, app: Application, job: Job, sandbox: str) -> str:
         """The job script, with control characters dropped from the job name (a newline
@@ -139,15 +136,11 @@ class SlurmBackend(BatchBackend):
     def parse_job_id(self, result: CommandResult) -> str:
         return parse_sbatch_id(result.text)
 
-    def cancel_argv(self, job: Job) -> list[str]:
+    def cancel_command(self, job: Job) -> list[str]:
         return [self.command("scancel"), job.native_id or ""]
 
-    @hookimpl
-    def cancel_job(self, job: Job) -> bool:
-        result = self.transport.run(self.cancel_argv(job))
-        if result.returncode != 0 and _ALREADY_DONE not in result.error_text:
-            raise self._failed(result)
-        return True
+    def cancel_gone(self, result: CommandResult) -> bool:
+        return _ALREADY_DONE in result.error_text
 
     # -- states ------------------------------------------------------------------
 
@@ -212,7 +205,7 @@ class SlurmBackend(BatchBackend):
         if result.returncode != 0:
             if _NO_SUCH_JOB in result.error_text:  # squeue's answer when it knows no id
                 return []
-            raise self._failed(result)
+            raise self.failed(result)
         try:
             return parse_squeue(result.text)
         except ValueError as exc:
@@ -232,18 +225,7 @@ class SlurmBackend(BatchBackend):
                         self.resource.name, name, exc, fallback)
             return []
 
-    def _failed(self, result: CommandResult) -> CommandFailed:
-        return CommandFailed(
-            f"resource {self.resource.name}: {shlex.join(result.argv[:1])} failed on "
-            f"{self.transport.host} (exit {result.returncode}): "
-            f"{result.error_text or result.text.strip() or 'no output'}",
-            returncode=result.returncode, stdout=result.stdout, stderr=result.stderr)
-
     # -- interrupted submissions ---------------------------------------------------
-
-    @hookimpl
-    def find_jobs(self, jobs: Sequence[Job]) -> list[bool]:
-        return self.find_recorded(jobs)
 
     def searches(self) -> list[Search]:
         """squeue, then sacct (with accounting)."""
@@ -255,20 +237,14 @@ class SlurmBackend(BatchBackend):
     def _find_queued(self, wanted: Mapping[str, Job]) -> dict[str, str]:
         """The user's jobs the controller remembers (any state), by working directory."""
         argv = [self.command("squeue"), "--me", "--states=all", "--noheader", "--format=%F|%Z"]
-        result = self.transport.run(argv, timeout=self._timeout)
-        if result.returncode != 0:
-            raise self._failed(result)
-        return _by_workdir(result.text, wanted)
+        return _by_workdir(self.check(argv, timeout=self._timeout).text, wanted)
 
     def _find_accounted(self, wanted: Mapping[str, Job]) -> dict[str, str]:
         """The user's jobs in accounting since a day before the oldest was created."""
         since = min(_created(job) for job in wanted.values()) - _FIND_MARGIN
         argv = [self.command("sacct"), "--allocations", "--parsable2", "--noheader",
                 "--format=JobID,WorkDir", f"--starttime=now-{max(0, int(time.time() - since))}"]
-        result = self.transport.run(argv, timeout=self._timeout)
-        if result.returncode != 0:
-            raise self._failed(result)
-        return _by_workdir(result.text, wanted)
+        return _by_workdir(self.check(argv, timeout=self._timeout).text, wanted)
 
     # -- load ----------------------------------------------------------------------
 
@@ -277,18 +253,16 @@ class SlurmBackend(BatchBackend):
         """CPUs from sinfo and the queue from squeue, in the configured partition."""
         partition = self.resource.options.get("partition")
         where = [f"--partition={partition}"] if partition else []
-        sinfo = self.transport.check([self.command("sinfo"), *SINFO_ARGS[1:], *where],
-                                     timeout=self._timeout)
-        squeue = self.transport.check([self.command("squeue"), *SQUEUE_COUNT_ARGS[1:], *where],
-                                      timeout=self._timeout)
-        if self._user is None:
-            self._user = self.transport.check(["id", "-un"], timeout=self._timeout).text.strip()
+        sinfo = self.check([self.command("sinfo"), *SINFO_ARGS[1:], *where],
+                           timeout=self._timeout)
+        squeue = self.check([self.command("squeue"), *SQUEUE_COUNT_ARGS[1:], *where],
+                            timeout=self._timeout)
         try:
             name, allocated, idle, other, total = parse_sinfo_cpus(sinfo.text, partition)
         except ValueError as exc:
             raise LRMSError(f"resource {self.resource.name}: {exc}; check the 'partition' "
                             "option") from None
-        queued, running, user_queued, user_running = count_jobs(squeue.text, self._user)
+        queued, running, user_queued, user_running = count_jobs(squeue.text, self.login_user)
         return ResourceStatus(
             free_slots=idle, total_slots=total, user_run=user_running, user_queued=user_queued,
             queued=queued, running=running,
@@ -345,9 +319,9 @@ def _judge(job: Job, report: JobReport, exit_file: int | None) -> JobReport:
         return report
     code = report.exitcode if exit_file is None else exit_file
     if report.reason == TerminationReason.EXITED and code is not None:
-        report = dataclasses.replace(report, exitcode=code) if code - 128 not in _SIGNALS else (
-            dataclasses.replace(report, exitcode=None, signal=code - 128,
-                                reason=TerminationReason.SIGNALLED))
+        exitcode, signal = split_status(code)
+        report = dataclasses.replace(report, exitcode=exitcode, signal=signal, reason=(
+            TerminationReason.EXITED if signal is None else TerminationReason.SIGNALLED))
     requested = job.app.requested_memory
     if (report.signal == 9 and report.reason == TerminationReason.SIGNALLED and requested
             and report.max_memory is not None and report.max_memory > requested):

@@ -121,6 +121,8 @@ _HOLD_REASONS = {"DependencyNeverSatisfied"}
 _NO_REASON = {"", "None", "(null)"}
 # Termination reasons where the program's own exit status is the outcome.
 _EXITS = {Why.EXITED, Why.SIGNALLED, Why.UNKNOWN}
+#: ExitCode ``0:1``: what Slurm records for a job it ended at its time limit (no signal 1).
+TIMEOUT_MARK = (None, 1)
 
 SQUEUE_FORMAT = "%i|%T|%M|%r"
 """``squeue --format``: job id (``123``, ``123_4``, ``123_[1-5]``), state, time used, reason."""
@@ -276,6 +278,8 @@ def _report(
     """Build one report; ``notes`` (fields that did not parse) join the message."""
     exitcode, sig = exit_status
     state, why, message = slurm_state(raw, reason, exitcode, sig)
+    if why == Why.WALLTIME_EXCEEDED and exit_status == TIMEOUT_MARK:
+        exitcode = sig = None  # Slurm's mark of a job it ended at its time limit, not SIGHUP
     if state != State.TERMINATED or (why not in _EXITS and (exitcode, sig) == (0, None)):
         exitcode = sig = None  # 0:0 of a job that was ended (or never ran): no exit status
     elif raw.strip() in ("COMPLETED", "CD") and exitcode is None and sig is None:
@@ -398,8 +402,8 @@ def _sacct_job(job: str, steps: dict[str, dict[str, str]]) -> JobReport:
     exit_status = _exit_status(main.get("exitcode", ""), notes)
     batch_status = _exit_status(batch.get("exitcode", ""), notes) if batch is not main \
         else exit_status
-    if exit_status == (0, None) and batch_status[1]:
-        exit_status = batch_status  # cancelled or timed out: job line 0:0, .batch 0:15
+    if exit_status in ((0, None), TIMEOUT_MARK) and batch_status[1]:
+        exit_status = batch_status  # cancelled or timed out: job line 0:0 or 0:1, .batch 0:15
     cputime = _tolerant(parse_slurm_duration, main.get("totalcpu", ""), notes)
     if cputime is None:
         step_cpu = [_tolerant(parse_slurm_duration, row.get("totalcpu", ""), notes)
