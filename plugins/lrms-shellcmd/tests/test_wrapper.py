@@ -744,3 +744,165 @@ def test_many_quick_jobs(env: Env) -> None:
         state = env.wait_ended(sandbox)
         assert state["exitcode"] == i % 7
     assert wrapper.usage(env.spool)["used_cores"] == 0
+
+
+# --------------------------------------------------------------------------
+# supervision: lost supervisors, process trees, ps title, cores, memory
+
+
+def alive(pid: int) -> bool:
+    st = proc_stat(pid)
+    return st is not None and st[0] not in ("Z", "X")
+
+
+def start_ticks(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        data = f.read()
+    return int(data[data.rindex(")") + 2 :].split()[19])
+
+
+def test_killed_supervisor_ends_the_job_as_lost(env: Env) -> None:
+    sandbox = env.submit(["sh", "-c", "sleep 100 & sleep 100; wait"], jobid="victim")
+    env.wait_phase(sandbox, "running")
+    started = env.started(sandbox)
+    wait_for(lambda: len(live_in_pgid(started["pgid"])) >= 3, 5)
+    assert wrapper.usage(env.spool)["used_cores"] == 1
+    os.kill(started["wrapper_pid"], signal.SIGKILL)
+    wait_for(lambda: not alive(started["wrapper_pid"]), 5)
+    assert wrapper.cancel(sandbox) is True  # a lost job's cancel ends it
+    state = wrapper.read_state(sandbox)
+    assert state["phase"] == "ended"
+    assert (state["reason"], state["exitcode"], state["signal"]) == ("lost", None, None)
+    assert f"supervisor (pid {started['wrapper_pid']}) died" in state["error"]
+    assert "outcome is unknown" in state["error"]
+    assert wrapper.read_state(sandbox) == state  # recorded, the same for every reader
+    assert wrapper.cancel(sandbox) is False
+    wait_for(lambda: not live_in_pgid(started["pgid"]), 5)  # its processes were killed
+    assert wrapper.usage(env.spool)["used_cores"] == 0  # and its core given back
+    assert not os.path.exists(os.path.join(env.spool, "active", "victim"))
+
+
+def test_a_dead_supervisors_slot_is_free_without_reading_its_job(env: Env) -> None:
+    sandbox = env.submit(["sleep", "100"], jobid="forgotten")
+    env.wait_phase(sandbox, "running")
+    started = env.started(sandbox)
+    os.kill(started["wrapper_pid"], signal.SIGKILL)
+    wait_for(lambda: not alive(started["wrapper_pid"]), 5)
+    wrapper._reap()
+    assert wrapper.usage(env.spool)["used_cores"] == 0  # nobody read the job's state
+    assert wrapper.reserve(env.spool, "next", 1000, 1000)  # and the entry is purged
+    assert not os.path.exists(os.path.join(env.spool, "active", "forgotten"))
+    wrapper.release(env.spool, "next")
+    assert wrapper.read_state(sandbox)["reason"] == "lost"
+    wait_for(lambda: not live_in_pgid(started["pgid"]), 5)
+
+
+def test_a_recycled_pid_or_another_boot_is_not_the_supervisor(env: Env) -> None:
+    """Records naming a live unrelated process: it is neither taken as alive nor killed."""
+    other = subprocess.Popen(["sleep", "100"], start_new_session=True)
+    try:
+        real = {"wrapper_pid": other.pid, "wrapper_start": start_ticks(other.pid),
+                "boot_id": wrapper._boot_id(), "pgid": other.pid,
+                "job_start": start_ticks(other.pid), "start": time.time(), "cgroup": None,
+                "spool": env.spool}
+        cases = {"recycled": dict(real, wrapper_start=real["wrapper_start"] - 1,
+                                  job_start=real["job_start"] - 1),
+                 "rebooted": dict(real, boot_id="00000000-another-boot"),
+                 "same": real}
+        for name, record in cases.items():
+            sandbox = env.make(["true"], jobid=name)
+            record = dict(record, jobid=name)
+            for file in ("launched", "started"):
+                with open(os.path.join(sandbox, ".lrms", file), "w") as f:
+                    json.dump(record, f)
+            env.sandboxes.remove(sandbox)  # nothing of ours runs there
+            state = wrapper.read_state(sandbox)
+            if name == "same":
+                assert state["phase"] == "running"
+            else:
+                assert (state["phase"], state["reason"]) == ("ended", "lost"), name
+            assert other.poll() is None, f"{name}: an unrelated process was killed"
+        assert "rebooted" in wrapper.read_state(str(env.root / "sandbox-rebooted"))["error"]
+    finally:
+        other.kill()
+        other.wait()
+
+
+ESCAPERS = (
+    "setsid sleep 1000 & echo $! > setsid.pid; "
+    "(setsid sh -c 'sleep 1000 & echo $! > daemon.pid' &); "
+    "while [ ! -s daemon.pid ]; do sleep 0.01; done; "
+)
+
+
+@pytest.mark.parametrize("how", ["cancel", "walltime", "exit"])
+def test_nothing_the_job_started_survives_it(env: Env, impl: str, how: str) -> None:
+    """A setsid child and a double-forked daemon (other sessions) die with the job."""
+    tail = "exit 0" if how == "exit" else "touch ready; sleep 1000"
+    fields = {"walltime": 2, "grace": 1} if how == "walltime" else {"grace": 1}
+    sandbox = env.submit(["sh", "-c", ESCAPERS + tail], **fields)
+    if how == "cancel":
+        wait_for(lambda: os.path.exists(os.path.join(sandbox, "ready")), 10)
+    else:
+        env.wait_ended(sandbox)
+    pids = [int(env.read(sandbox, name)) for name in ("setsid.pid", "daemon.pid")]
+    if how == "cancel":
+        session = proc_stat(env.started(sandbox)["pgid"])[3]
+        assert all(proc_stat(p)[3] != session for p in pids)  # they left the job's session
+        assert wrapper.cancel(sandbox)
+    state = env.wait_ended(sandbox)
+    assert state["reason"] == {"cancel": "cancelled", "walltime": "walltime",
+                               "exit": "exited"}[how]
+    assert not [p for p in pids if alive(p)]
+
+
+def test_ps_shows_the_supervisor_as_lrms_job(env: Env) -> None:
+    sandbox = env.submit(["sleep", "100"], jobid="titled-job")
+    env.wait_phase(sandbox, "running")
+    pid = env.started(sandbox)["wrapper_pid"]
+    args = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    comm = subprocess.run(["ps", "-o", "comm=", "-p", str(pid)], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    assert (args, comm) == ("lrms-job titled-job", "lrms-job titled")  # comm: 15 bytes
+    listing = subprocess.run(["ps", "-ef"], capture_output=True, text=True, check=True).stdout
+    assert [line for line in listing.splitlines() if line.endswith(" lrms-job titled-job")]
+
+
+def test_jobs_are_pinned_to_their_cores(env: Env) -> None:
+    assert len(os.sched_getaffinity(0)) >= 2, "this test needs 2 CPUs"
+    probe = "nproc; grep Cpus_allowed_list /proc/self/status; touch up; sleep 1000"
+    one, two = env.submit(["sh", "-c", probe]), env.submit(["sh", "-c", probe])
+    for sandbox in (one, two):
+        wait_for(lambda sandbox=sandbox: os.path.exists(os.path.join(sandbox, "up")), 10)
+    outputs = [env.read(sandbox, "stdout").split() for sandbox in (one, two)]
+    assert [out[0] for out in outputs] == ["1", "1"]
+    assert outputs[0][2] != outputs[1][2]  # two 1-core jobs share no CPU
+    for sandbox in (one, two):
+        wrapper.cancel(sandbox)
+    whole = env.run(["nproc"], cores=len(os.sched_getaffinity(0)))
+    assert whole["exitcode"] == 0
+    assert env.read(env.sandboxes[-1], "stdout").strip() == str(len(os.sched_getaffinity(0)))
+
+
+ALLOCATE = "import sys; b = b'x' * (int(sys.argv[1]) << 20); print(len(b) >> 20)"
+
+
+def test_memory_limit_is_enforced_with_a_cgroup(env: Env) -> None:
+    """As root here (a writable memory cgroup): over the limit is memory_exceeded."""
+    enforced = wrapper.enforcement()["memory"]
+    assert enforced is not None and enforced.startswith("cgroup"), enforced
+    limit = 100 << 20
+    over = env.submit([sys.executable, "-c", ALLOCATE, "300"], memory=limit, jobid="big")
+    under = env.submit([sys.executable, "-c", ALLOCATE, "20"], memory=limit, jobid="small")
+    env.wait_phase(over, "running")
+    cgroup = env.started(over)["cgroup"]
+    assert cgroup is not None and cgroup[1].endswith("/lrms-big")
+    state = env.wait_ended(over, timeout=30)
+    assert (state["reason"], state["signal"], state["exitcode"]) == ("memory", 9, None)
+    assert "memory" in state["error"]
+    assert state["maxrss_kib"] <= (limit >> 10) * 1.1
+    assert not os.path.exists(cgroup[1])  # removed when the job ended
+    state = env.wait_ended(under, timeout=30)
+    assert (state["reason"], state["exitcode"]) == ("exited", 0)
+    assert env.read(under, "stdout") == "20\n"
