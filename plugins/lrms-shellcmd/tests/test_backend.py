@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -87,6 +88,43 @@ def test_cancel_running_job(resource):
     assert job.state == State.TERMINATING
     wait(resource, job)
     assert job.termination_reason == TerminationReason.CANCELLED
+
+
+def wait_running(res, job, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while res.update_job_state(job) != State.RUNNING:
+        assert time.monotonic() < deadline, f"{job} did not start in {timeout}s"
+        time.sleep(0.05)
+
+
+def test_killed_supervisor_is_reported_lost_and_frees_its_cores(resource):
+    job = submit(resource, Application(["sleep", "60"], requested_cores=2))
+    wait_running(resource, job)
+    assert resource.get_resource_status().free_slots == 0
+    os.kill(int(job.native_id), signal.SIGKILL)  # the supervisor (kill -9, OOM killer, ...)
+    wait(resource, job)
+    assert job.termination_reason == TerminationReason.LOST
+    assert (job.exitcode, job.signal, job.returncode) == (None, None, None)
+    assert "died" in job.status_message and "outcome is unknown" in job.status_message
+    assert resource.get_resource_status().free_slots == 2
+
+
+def test_memory_over_the_request_is_memory_exceeded(resource):
+    grab = "b = b'x' * (300 << 20)"
+    job = wait(resource, submit(resource, Application([sys.executable, "-c", grab],
+                                                      requested_memory="100MiB")), 30)
+    assert job.termination_reason == TerminationReason.MEMORY_EXCEEDED
+    assert job.signal == signal.SIGKILL and job.exitcode is None
+    fits = wait(resource, submit(resource, Application([sys.executable, "-c", grab],
+                                                       requested_memory="1GiB")), 30)
+    assert (fits.termination_reason, fits.exitcode) == (TerminationReason.EXITED, 0)
+
+
+def test_a_one_core_job_sees_one_cpu(resource):
+    job = wait(resource, submit(resource, Application(["nproc"], requested_cores=1)))
+    out = io.BytesIO()
+    resource.peek(job, "stdout", out)
+    assert out.getvalue() == b"1\n"
 
 
 def test_running_state_and_second_process_sees_the_job(resource, tmp_path):
