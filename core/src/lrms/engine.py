@@ -37,6 +37,7 @@ from .errors import (
     LRMSError,
     ResourceFull,
     TransportError,
+    UnknownJob,
 )
 from .job import Job
 from .resource import LRMS
@@ -111,6 +112,7 @@ class Engine:
         self.retries = retries
         self.output_root = os.path.abspath(os.fspath(output_root))
         self.fetch_outputs = fetch
+        self._owed: set[str] | None = None  # ids of jobs whose outputs are still to fetch
 
     # -- resources ----------------------------------------------------------------
 
@@ -278,11 +280,22 @@ class Engine:
             done.fetched.append(job)
 
     def _fetch_again(self, done: Round) -> None:
-        """Fetch the outputs of jobs that terminated in earlier rounds but were never fetched."""
-        tried = {job.jobid for job in done.terminated}
-        for job in self.store.jobs(states=[State.TERMINATED]):
-            if job.unfetched and job.jobid not in tried:
+        """Fetch the outputs of jobs that terminated earlier but were never fetched.
+
+        The store is searched for such jobs in this engine's first round; later
+        rounds try again those whose fetch has failed since.
+        """
+        if self._owed is None:
+            self._owed = {job.jobid for job in self.store.jobs(states=[State.TERMINATED])
+                          if job.unfetched}
+        for jobid in sorted(self._owed - {job.jobid for job in done.terminated}):
+            try:
+                job = self.store.get(jobid)
+            except UnknownJob:  # forgotten meanwhile
+                continue
+            if job.unfetched:
                 self._auto_fetch(job, done)
+        self._owed = {job.jobid for job in done.unfetched}
 
     def _submit(self, done: Round) -> None:
         waiting = self.store.jobs(states=[State.NEW])
