@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
+
+from lrms.yamlfile import MAX_BYTES
 
 
 def jobs_of(cli, *args: str) -> list[dict]:
@@ -67,7 +70,7 @@ def test_params_problems_name_the_line_and_add_nothing(cli, tmp_path, lines, com
 
 def test_params_file_missing(cli):
     done = cli("submit", "--params", "nosuch.txt", "--", "echo")
-    assert done.code == 2 and "cannot read nosuch.txt: No such file or directory" in done.err
+    assert done.code == 2 and "nosuch.txt: cannot read: No such file or directory" in done.err
 
 
 # -- --file --------------------------------------------------------------------------------
@@ -104,6 +107,39 @@ def test_file_yaml_one_job_per_entry(cli, tmp_path):
     assert second["app"]["outputs"] == ["stdout", "stderr"]
 
 
+def test_file_merge_keys_share_settings(cli, tmp_path):
+    (tmp_path / "apps.yaml").write_text("""\
+- &small
+  arguments: [echo, one]
+  requested_cores: 1
+  requested_walltime: 5min
+  environment: {MODE: fast}
+- <<: *small
+  arguments: [sh, -c, 'echo "two $MODE"']
+  requested_walltime: 10min
+- {<<: *small, jobname: third}
+""")
+    done = cli("submit", "--file", "apps.yaml", "--tag", "m")
+    assert done.code == 0, done.err
+    assert cli("wait", "--tag", "m").code == 0
+    one, two, three = jobs_of(cli, "--tag", "m")
+    assert [job["app"]["requested_walltime"] for job in (one, two, three)] == [300, 600, 300]
+    assert two["app"]["environment"] == {"MODE": "fast"}
+    assert stdout_of(tmp_path, two) == "two fast\n"
+    assert three["name"] == "third" and three["app"]["arguments"] == ["echo", "one"]
+
+
+def test_params_file_must_be_a_small_regular_file(cli, tmp_path):
+    os.mkfifo(tmp_path / "fifo")
+    done = cli("submit", "--params", "fifo", "--", "echo")
+    assert done.code == 2 and "fifo: not a regular file (a FIFO)" in done.err
+    with open(tmp_path / "big.txt", "wb") as big:
+        big.truncate(MAX_BYTES + 1)
+    done = cli("submit", "--params", "big.txt", "--", "echo")
+    assert done.code == 2 and "big.txt: too large: 1.0MiB (at most 1MiB)" in done.err
+    assert jobs_of(cli) == []
+
+
 def test_file_json(cli, tmp_path):
     (tmp_path / "apps.json").write_text(json.dumps([
         {"arguments": ["echo", "j"], "jobname": "js", "environment": {"N": 1}}]))
@@ -128,7 +164,7 @@ def test_file_json(cli, tmp_path):
     ("apps.yaml", "- arguments: [echo]\n  requested_cores: 64\n", "max_cores_per_job"),
     ("apps.yaml", "- [echo, hi]\n", "apps.yaml: entry 1: expected a mapping"),
     ("apps.yaml", "arguments: [echo]\n", "apps.yaml: expected a non-empty list"),
-    ("apps.yaml", "- arguments: [echo\n", "apps.yaml:2: invalid YAML"),
+    ("apps.yaml", "- arguments: [echo\n", "apps.yaml:1: invalid YAML"),  # not past the end
     ("apps.json", "[{\"arguments\": [\"echo\"],}]", "apps.json:1: invalid JSON"),
     ("apps.json", "[]", "apps.json: expected a non-empty list of applications"),
 ])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -442,3 +443,103 @@ def test_built_in_default_is_sized_from_the_machine():
         assert res.max_walltime >= Duration("1 day")
     finally:
         config.close()
+
+
+# -- merge keys, limits, lines at the end of the file -----------------------------------------
+
+
+def docs_example(heading: str) -> str:
+    """The first YAML block after ``heading`` in docs/config.md."""
+    text = (Path(__file__).parents[2] / "docs" / "config.md").read_text()
+    after = text[text.index(heading):]
+    return after.split("```yaml\n", 1)[1].split("```", 1)[0]
+
+
+def test_merge_key_example_in_the_docs_loads(tmp_path):
+    config = lrms.load_config(write(tmp_path, docs_example("## Sharing settings")))
+    debug = config.resource("cluster-debug")
+    try:
+        assert (debug.max_cores, debug.max_cores_per_job) == (64, 2)
+        assert debug.max_walltime == Duration("30min")
+        assert debug.max_memory_per_core == Memory("4GiB")
+        assert config.resource("cluster").max_cores_per_job == 16
+    finally:
+        config.close()
+
+
+MERGES = BASE.replace("  localhost:\n", "  localhost: &base\n") + """\
+  small: &small
+    <<: *base
+    max_cores: 1
+    max_cores_per_job: 1
+  tiny:
+    max_walltime: 1min
+    <<: [*small, *base]
+"""
+
+
+def test_merge_keys_written_keys_win_then_the_earlier_merge():
+    from lrms.yamlfile import parse
+
+    data = parse(MERGES, "c.yaml")["resources"]
+    assert data["small"]["max_cores"] == 1 and data["small"]["backend"] == "shellcmd"
+    assert data["tiny"]["max_walltime"] == "1min"  # written next to <<
+    assert data["tiny"]["max_cores"] == 1  # *small comes before *base
+    assert data["tiny"].key_lines["max_cores"] == 11  # where it is written
+    assert data["tiny"].key_lines["backend"] == 3
+    assert data["tiny"].key_lines["max_walltime"] == 14
+
+
+def test_merged_key_error_names_the_resource_and_the_line(tmp_path):
+    error, path = load_error(tmp_path, MERGES.replace("max_cores: 1\n", "max_cores: none\n"))
+    assert_located(error, path, 11, "resources.small.max_cores")
+
+
+@pytest.mark.parametrize(("text", "line", "problem"), [
+    (BASE + "    <<: 2GiB\n", 9, "the merge key << takes a mapping or a list of mappings"),
+    (BASE + "    <<: [*nothing]\n", 9, "undefined alias"),
+    (BASE + "  other: &o\n    <<: *o\n", 10, "recursive alias"),
+    (BASE + "    <<: {max_cores: 3}\n    <<: {max_cores: 4}\n", 10, "duplicate key"),
+])
+def test_bad_merge_keys(tmp_path, text, line, problem):
+    error, path = load_error(tmp_path, text)
+    assert str(error).startswith(f"{path}:{line}: ") and problem in str(error), str(error)
+
+
+@pytest.mark.parametrize(("tail", "line"), [
+    ('    spool: "/scratch\n', 9),  # an unclosed quote: where it opens, not past the end
+    ("    spool: [a,\n\n\n", 9),
+    ("    spool: {a: 1", 9),
+])
+def test_problem_found_at_the_end_is_shown_where_it_starts(tmp_path, tail, line):
+    error, path = load_error(tmp_path, BASE + tail)
+    assert str(error).startswith(f"{path}:{line}: invalid YAML"), str(error)
+
+
+@pytest.mark.parametrize(("old", "new", "problem"), [
+    ("max_walltime: 8h", "max_walltime: 0s", "invalid duration '0s': it must be more than zero"),
+    ("max_walltime: 8h", "max_walltime: '0:00:00'", "invalid duration '0:00:00': it must be"),
+    ("max_walltime: 8h", "max_walltime: 25:61:00", "invalid duration '25:61:00': minutes"),
+    ("max_memory_per_core: 2GiB", "max_memory_per_core: 0MiB",
+     "invalid memory quantity '0MiB': it must be more than zero"),
+])
+def test_zero_or_impossible_limits_are_refused(tmp_path, old, new, problem):
+    error, path = load_error(tmp_path, BASE.replace(old, new))
+    key = new.split(":")[0]
+    assert_located(error, path, 7 if key == "max_walltime" else 6, key)
+    assert problem in str(error)
+
+
+def test_limits_of_what_is_read(tmp_path):
+    from lrms.yamlfile import MAX_BYTES
+
+    big = write(tmp_path, "#" * MAX_BYTES + "\n", "big.yaml")
+    with pytest.raises(ConfigError, match=r"big.yaml: too large: 1.0MiB \(at most 1MiB\)"):
+        lrms.load_config(big)
+    with pytest.raises(ConfigError, match="not a regular file \\(a directory\\)"):
+        lrms.load_config(tmp_path)
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes(BASE.encode() + b"    spool: /tmp/caf\xe9\n")
+    with pytest.raises(ConfigError) as info:
+        lrms.load_config(latin1)
+    assert str(info.value) == f"{latin1}:9: not UTF-8 text (byte 0xe9)"

@@ -230,6 +230,19 @@ def test_bad_requests_name_the_text():
         Application(["true"], requested_architecture="sparc")
 
 
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("requested_walltime", "0s", "requested_walltime: invalid duration '0s': it must be more"),
+    ("requested_walltime", 0, "requested_walltime: invalid duration 0: it must be more"),
+    ("requested_walltime", "25:61:00", "requested_walltime: invalid duration '25:61:00'"),
+    ("requested_memory", "0GiB", "requested_memory: invalid memory quantity '0GiB': it must"),
+    ("requested_memory", Memory(0), "requested_memory: invalid memory quantity Memory('0B')"),
+])
+def test_zero_and_impossible_requests_are_refused(field, value, message):
+    with pytest.raises(ValueError) as info:
+        Application(["true"], **{field: value})
+    assert str(info.value).startswith(message)
+
+
 def test_extra_options_per_backend():
     app = Application(["true"], extra={"slurm": {"partition": "debug"}})
     options = app.options_for("slurm")

@@ -188,11 +188,33 @@ def test_duration_from_numbers():
 
 
 @pytest.mark.parametrize(
-    "text", ["2 dayz", "1::2", "", "h", "-5", "1:2:3:4", "5 m s", "2 days ago"])
+    "text", ["2 dayz", "1::2", "", "h", "-5", "1:2:3:4", "5 m s", "2 days ago",
+             "25:61:00", "1:00:60", "1:60", "0:59:60.5", "2-12:60", "2-1:00:75"])
 def test_duration_bad_strings_name_the_text(text):
     with pytest.raises(ValueError) as info:
         Duration(text)
-    assert repr(text) in str(info.value)
+    assert str(info.value).startswith(f"invalid duration {text!r}: ")
+    assert "write e.g. '90s'" in str(info.value)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("100:59:59", 100 * 3600 + 59 * 60 + 59), ("90:00", 5400), ("1:59:59.5", 7199.5),
+    ("2-30", 2 * 86400 + 30 * 3600), ("75", 75)])
+def test_duration_first_field_is_unbounded(text, seconds):
+    assert Duration(text).seconds == seconds
+
+
+def test_zero_is_a_measurement_but_not_a_request():
+    assert Duration("0s").seconds == 0 and Memory(0).bytes == 0
+    assert Duration.positive("1s") == Duration(1) and Memory.positive("1B") == Memory(1)
+    for zero in ("0s", "0", "0:00:00", 0, 0.0, Duration(0)):
+        with pytest.raises(ValueError) as info:
+            Duration.positive(zero)
+        assert str(info.value).startswith(f"invalid duration {zero!r}: it must be more than zero")
+    for nothing in ("0", "0GiB", 0, "0.1B"):
+        with pytest.raises(ValueError) as info:
+            Memory.positive(nothing)
+        assert str(info.value).startswith(f"invalid memory quantity {nothing!r}: it must be more")
 
 
 # -- Duration: formatting, arithmetic, comparisons --------------------------------------

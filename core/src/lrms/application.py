@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import posixpath
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Union
 
 from .arch import Arch
@@ -116,10 +116,10 @@ class Application:
         set_(self, "environment", env)
         set_(self, "jobname", jobname or posixpath.basename(argv[0]) or "job")
         set_(self, "requested_cores", requested_cores)
-        set_(self, "requested_memory",
-             None if requested_memory is None else Memory(requested_memory))
-        set_(self, "requested_walltime",
-             None if requested_walltime is None else Duration(requested_walltime))
+        set_(self, "requested_memory", _requested(
+            "requested_memory", Memory.positive, requested_memory))
+        set_(self, "requested_walltime", _requested(
+            "requested_walltime", Duration.positive, requested_walltime))
         set_(self, "requested_architecture",
              None if requested_architecture is None else Arch(requested_architecture))
         set_(self, "extra", {str(k): dict(v) for k, v in (extra or {}).items()})
@@ -165,6 +165,16 @@ class Application:
         if fields.get("requested_walltime") is not None:
             fields["requested_walltime"] = Duration(float(fields["requested_walltime"]))
         return cls(arguments, **fields)
+
+
+def _requested(name: str, positive: Callable[[Any], Any], value: Any) -> Any:
+    """A requested quantity (more than zero), or None; a problem names the request."""
+    if value is None:
+        return None
+    try:
+        return positive(value)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
 
 
 def _normalise_inputs(inputs: Mapping[PathLike, str] | Sequence[PathLike]) -> dict[str, str]:

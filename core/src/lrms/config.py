@@ -11,13 +11,13 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
-
 from .arch import Arch
 from .auth import Auth, SshAuth
 from .backends import list_backends, load_backend_class, not_found_message
 from .errors import BackendError, BackendNotFound, ConfigError
 from .options import Option, check_options
+from .quantity import Duration, Memory
+from .yamlfile import Located, load
 
 __all__ = ["Config", "default_config_path", "load_config"]
 
@@ -58,52 +58,6 @@ def default_config_path() -> str:
     return os.path.join(base, "lrms", "config.yaml")
 
 
-class _Located(dict):  # type: ignore[type-arg]
-    """A YAML mapping that remembers the line of each key (1-based)."""
-
-    line: int = 0
-    key_lines: dict[str, int]
-
-
-def _read_yaml(text: str, path: str) -> Any:
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        return None if node is None else _convert(loader, node, path)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        problem = " ".join(str(p) for p in (exc.context, exc.problem) if p)
-        raise ConfigError(f"invalid YAML: {problem}", path=path, line=line) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}", path=path) from None
-    finally:
-        loader.dispose()
-
-
-def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: str) -> Any:
-    if isinstance(node, yaml.MappingNode):
-        mapping = _Located()
-        mapping.line, mapping.key_lines = node.start_mark.line + 1, {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node)
-            line = key_node.start_mark.line + 1
-            if not isinstance(key, str):
-                raise ConfigError(f"key {key!r} must be a string", path=path, line=line)
-            if key in mapping:
-                raise ConfigError("duplicate key", path=path, line=line, key=key)
-            mapping[key] = _convert(loader, value_node, path)
-            mapping.key_lines[key] = line
-        return mapping
-    if isinstance(node, yaml.SequenceNode):
-        return [_convert(loader, item, path) for item in node.value]
-    value = loader.construct_object(node)
-    # YAML 1.1 reads 1:30:00 as a base-60 int; keep the text for quantities.
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and ":" in node.value:
-        return node.value
-    return value
-
-
 class Config:
     """A checked configuration: resources by name, built on demand."""
 
@@ -119,7 +73,7 @@ class Config:
 
     def _error(self, mapping: Any, key: str | None, problem: str, prefix: str = "") -> ConfigError:
         line = None
-        if isinstance(mapping, _Located):
+        if isinstance(mapping, Located):
             line = mapping.key_lines.get(key, mapping.line) if key else mapping.line
         label = f"{prefix}.{key}" if prefix and key else (key or prefix or None)
         return ConfigError(problem, path=self._where, line=line, key=label)
@@ -173,6 +127,11 @@ class Config:
                 raise self._error(section, "architecture",
                                   f"unknown architecture {arch!r} (known: {known})",
                                   prefix) from None
+        for key, kind in (("max_memory_per_core", Memory), ("max_walltime", Duration)):
+            try:
+                kind.positive(section[key])
+            except ValueError as exc:
+                raise self._error(section, key, str(exc), prefix) from None
         if values["max_cores_per_job"] > values["max_cores"]:
             raise self._error(section, "max_cores_per_job",
                               f"{values['max_cores_per_job']} is more than max_cores "
@@ -282,14 +241,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
                 return Config(builtin_default(), None)
             path = candidate
     filename = os.fspath(path)
-    try:
-        with open(filename, encoding="utf-8") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        raise ConfigError("configuration file not found", path=filename) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read configuration file: {exc}", path=filename) from None
-    data = _read_yaml(text, filename)
+    if not os.path.exists(filename):
+        raise ConfigError("configuration file not found", path=filename)
+    data = load(filename)
     if data is None:
         raise ConfigError("the file is empty; it needs a 'resources' section", path=filename)
     return Config(data, filename)

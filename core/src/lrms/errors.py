@@ -24,12 +24,24 @@ __all__ = [
 ]
 
 
+def one_line(text: str, limit: int = 600) -> str:
+    """``text`` fit for a one-line message: control characters escaped (a newline shows
+    as ``\\n``), and at most ``limit`` characters, the middle cut out."""
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    if len(text) > limit:
+        half = (limit - 5) // 2
+        text = f"{text[:half]} ... {text[-half:]}"
+    return text
+
+
 class LRMSError(Exception):
     """Base of every error lrms raises on purpose."""
 
 
 class ConfigError(LRMSError):
-    """A configuration file (or value) is wrong; ``str()`` reads ``file:line: key: problem``."""
+    """A configuration file (or value) is wrong; ``str()`` reads ``file:line: key: problem``,
+    on one line."""
 
     def __init__(
         self,
@@ -42,7 +54,7 @@ class ConfigError(LRMSError):
         self.problem, self.path, self.line, self.key = problem, path, line, key
         where = ":".join(str(p) for p in (path, line) if p is not None)
         prefix = ": ".join(p for p in (where, key) if p)
-        super().__init__(f"{prefix}: {problem}" if prefix else problem)
+        super().__init__(one_line(f"{prefix}: {problem}" if prefix else problem))
 
 
 class BackendNotFound(LRMSError):

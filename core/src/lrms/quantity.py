@@ -22,6 +22,7 @@ _MEMORY_UNITS = {
     "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5,
     "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4, "pib": 1024**5,
 }
+_MEMORY_EXAMPLES = "write a number and a unit such as '512MiB', '4GiB', '4GB' or '2G'"
 _MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]*)\s*$")
 _BINARY = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
 _PBS_WORD = 8  # PBS "w": a word of 8 bytes
@@ -59,6 +60,15 @@ class Memory:
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Memory is immutable")
+
+    @classmethod
+    def positive(cls, value: str | int | Memory) -> Memory:
+        """``Memory(value)`` for a request or a limit, where zero is refused."""
+        memory = cls(value)
+        if not memory.bytes:
+            raise ValueError(f"invalid memory quantity {value!r}: it must be more than zero; "
+                             f"{_MEMORY_EXAMPLES}")
+        return memory
 
     @classmethod
     def from_units(cls, amount: float, unit: str) -> Memory:
@@ -166,10 +176,7 @@ def _parse_memory(text: str) -> int:
     match = _MEMORY_RE.match(text)
     unit = match.group(2).lower() if match else ""
     if not match or unit not in _MEMORY_UNITS:
-        raise ValueError(
-            f"invalid memory quantity {text!r}: write a number and a unit such as "
-            "'512MiB', '4GiB', '4GB' or '2G'"
-        )
+        raise ValueError(f"invalid memory quantity {text!r}: {_MEMORY_EXAMPLES}")
     return round(float(match.group(1)) * _MEMORY_UNITS[unit])
 
 
@@ -180,6 +187,8 @@ _DURATION_UNITS = {
     "d": 86400, "day": 86400, "days": 86400,
     "w": 604800, "week": 604800, "weeks": 604800,
 }
+_DURATION_EXAMPLES = ("write e.g. '90s', '30min', '2h', '1h30m', '1:30:00', '2-12:00:00' "
+                      "or '2 days'")
 _DURATION_TERM = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]+)\s*")
 _SGE_NUMBER = re.compile(r"\d+(?:\.\d*)?|\.\d+")
 _DURATION_CLOCK = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+(?:\.\d*)?))?$")
@@ -215,6 +224,15 @@ class Duration:
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Duration is immutable")
+
+    @classmethod
+    def positive(cls, value: str | int | float | Duration) -> Duration:
+        """``Duration(value)`` for a request or a limit, where zero is refused."""
+        duration = cls(value)
+        if not duration.seconds:
+            raise ValueError(f"invalid duration {value!r}: it must be more than zero; "
+                             f"{_DURATION_EXAMPLES}")
+        return duration
 
     @classmethod
     def from_sge(cls, text: str) -> Duration:
@@ -287,6 +305,9 @@ def _parse_duration(text: str) -> float:
     clock = _DURATION_CLOCK.match(stripped)
     if clock and (":" in stripped or "-" in stripped or stripped.isdigit()):
         days, first, second, third = clock.groups()
+        if any(float(field) >= 60 for field in (second, third) if field is not None):
+            raise ValueError(f"invalid duration {text!r}: minutes and seconds after another "
+                             f"field must be below 60; {_DURATION_EXAMPLES}")
         if second is None and third is None:
             # "45" is seconds; "2-12" is days-hours (Slurm).
             seconds = float(first) * 3600 if days else float(first)
@@ -305,8 +326,5 @@ def _parse_duration(text: str) -> float:
         seconds += float(term.group(1)) * _DURATION_UNITS[term.group(2).lower()]
         pos, matched = term.end(), True
     if not matched or pos != len(stripped):
-        raise ValueError(
-            f"invalid duration {text!r}: write e.g. '90s', '30min', '2h', '1h30m', "
-            "'1:30:00', '2-12:00:00' or '2 days'"
-        )
+        raise ValueError(f"invalid duration {text!r}: {_DURATION_EXAMPLES}")
     return seconds

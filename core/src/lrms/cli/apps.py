@@ -13,7 +13,16 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..application import Application
+from ..errors import ConfigError, one_line
+from ..quantity import Duration, Memory
+from ..yamlfile import parse, read_text
 from .session import UsageError
+
+
+def _usage(text: str) -> UsageError:
+    """A usage error on one line, however long or odd the values quoted in it."""
+    return UsageError(one_line(text))
+
 
 PLACEHOLDER = re.compile(r"\{(\d*)\}")  # {} or {N} in a --params command
 Checker = Callable[[Any], Any]
@@ -65,10 +74,16 @@ def _flag(value: Any) -> bool:
     return value
 
 
-def _quantity(value: Any) -> str | int | float:
+def _memory(value: Any) -> Memory:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError(f"expected a memory size such as 2GiB, got {value!r}")
+    return Memory.positive(value)
+
+
+def _duration(value: Any) -> Duration:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ValueError(f"expected a quantity such as 2GiB or 1h, got {value!r}")
-    return value
+        raise ValueError(f"expected a duration such as 1h, got {value!r}")
+    return Duration.positive(value)
 
 
 def _extra(value: Any) -> dict[str, dict[str, Any]]:
@@ -80,8 +95,8 @@ def _extra(value: Any) -> dict[str, dict[str, Any]]:
 #: The keys of a --file entry and the checker of each value.
 KEYS: dict[str, Checker] = {
     "arguments": _argv, "inputs": _inputs, "outputs": _texts, "environment": _environment,
-    "jobname": _text, "requested_cores": _whole, "requested_memory": _quantity,
-    "requested_walltime": _quantity, "requested_architecture": _text, "stdin": _text,
+    "jobname": _text, "requested_cores": _whole, "requested_memory": _memory,
+    "requested_walltime": _duration, "requested_architecture": _text, "stdin": _text,
     "stdout": _text, "stderr": _text, "join": _flag, "extra": _extra,
 }
 
@@ -95,7 +110,7 @@ def environment(items: Sequence[str]) -> dict[str, str]:
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name:
-            raise UsageError(f"--env needs NAME=VALUE, got {item!r}")
+            raise _usage(f"--env needs NAME=VALUE, got {item!r}")
         result[name] = value
     return result
 
@@ -138,10 +153,10 @@ def _make(kwargs: dict[str, Any], where: str, streams: bool) -> Application:
     try:
         app = Application(**kwargs)
     except (ValueError, TypeError) as exc:
-        raise UsageError(f"{where}{exc}") from None
+        raise _usage(f"{where}{exc}") from None
     for source in app.local_inputs():
         if not os.path.exists(source):
-            raise UsageError(f"{where}input file {source} does not exist")
+            raise _usage(f"{where}input file {source} does not exist")
     return app
 
 
@@ -149,7 +164,7 @@ def from_options(args: argparse.Namespace, *, streams: bool) -> Application:
     """The one application of ``lrms run`` / ``lrms submit -- COMMAND``."""
     command = command_of(args)
     if not command:
-        raise UsageError(f"{args.command} needs a command after '--', e.g. "
+        raise _usage(f"{args.command} needs a command after '--', e.g. "
                          f"lrms {args.command} -- echo hello")
     return _make({"arguments": command, **defaults(args)}, "", streams)
 
@@ -159,31 +174,24 @@ def from_options(args: argparse.Namespace, *, streams: bool) -> Application:
 
 def _load(path: str) -> Any:
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"cannot read {path}: {exc}") from None
-    if path.endswith(".json"):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
-    from ..config import _read_yaml
-    from ..errors import ConfigError
-
-    try:
-        return _read_yaml(text, path)
+        text = read_text(path)
+        if not path.endswith(".json"):
+            return parse(text, path)
     except ConfigError as exc:
-        raise UsageError(str(exc)) from None
+        raise _usage(str(exc)) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _usage(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise _usage(f"{path}: invalid JSON: nested too deeply") from None
 
 
 def from_file(path: str, given: Mapping[str, Any], *, streams: bool) -> list[Application]:
     """One application per entry of a YAML or JSON list; ``given`` fills in missing keys."""
     data = _load(path)
     if not isinstance(data, list) or not data:
-        raise UsageError(f"{path}: expected a non-empty list of applications (mappings with "
+        raise _usage(f"{path}: expected a non-empty list of applications (mappings with "
                          "at least 'arguments'), got "
                          f"{'an empty list' if data == [] else type(data).__name__}")
     base = os.path.dirname(os.path.abspath(path))
@@ -192,20 +200,20 @@ def from_file(path: str, given: Mapping[str, Any], *, streams: bool) -> list[App
         line = getattr(entry, "line", None)
         where = f"{path}:{line}: entry {number}" if line else f"{path}: entry {number}"
         if not isinstance(entry, Mapping):
-            raise UsageError(f"{where}: expected a mapping with at least 'arguments', "
+            raise _usage(f"{where}: expected a mapping with at least 'arguments', "
                              f"got {entry!r}")
         kwargs = dict(given)
         for key, value in entry.items():
             key_line = getattr(entry, "key_lines", {}).get(key)
             at = f"{path}:{key_line}: entry {number}" if key_line else where
             if key not in KEYS:
-                raise UsageError(f"{at}: {key}: unknown key (known: {', '.join(KEYS)})")
+                raise _usage(f"{at}: {key}: unknown key (known: {', '.join(KEYS)})")
             try:
                 kwargs[key] = KEYS[key](value)
             except ValueError as exc:
-                raise UsageError(f"{at}: {key}: {exc}") from None
+                raise _usage(f"{at}: {key}: {exc}") from None
         if "arguments" not in entry:
-            raise UsageError(f"{where}: arguments: missing (the argv to run, e.g. "
+            raise _usage(f"{where}: arguments: missing (the argv to run, e.g. "
                              "[python3, sim.py])")
         if "inputs" in entry:
             kwargs["inputs"] = _relative_to(base, kwargs["inputs"])
@@ -233,7 +241,7 @@ def _fill(text: str, line: str, fields: list[str], where: str) -> str:
             return line
         index = int(match.group(1))
         if not 1 <= index <= len(fields):
-            raise UsageError(f"{where}: {{{index}}} has no field to take: the line has "
+            raise _usage(f"{where}: {{{index}}} has no field to take: the line has "
                              f"{len(fields)} field(s)")
         return fields[index - 1]
 
@@ -244,14 +252,12 @@ def from_params(path: str, args: argparse.Namespace, *, streams: bool) -> list[A
     """One application per non-blank, non-comment line of ``path``, placeholders filled."""
     command = command_of(args)
     if not command:
-        raise UsageError("submit --params needs a command after '--' with {} or {1} {2}... "
+        raise _usage("submit --params needs a command after '--' with {} or {1} {2}... "
                          "placeholders, e.g. lrms submit --params seeds.txt -- sim --seed {1}")
     try:
-        with open(path, encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") \
-            from None
+        lines = read_text(path).splitlines()
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
     given = defaults(args)
     placeholders = any(PLACEHOLDER.search(word) for word in command)
     apps = []
@@ -280,5 +286,5 @@ def from_params(path: str, args: argparse.Namespace, *, streams: bool) -> list[A
             kwargs["environment"] = {k: fill(v) for k, v in given["environment"].items()}
         apps.append(_make(kwargs, f"{where}: ", streams))
     if not apps:
-        raise UsageError(f"{path}: no parameter lines (blank lines and # comments are skipped)")
+        raise _usage(f"{path}: no parameter lines (blank lines and # comments are skipped)")
     return apps
