@@ -318,3 +318,23 @@ def test_wait_retries_failed_jobs_and_follows_the_last_attempt(cli):
     attempts = sorted(stored(cli).values(), key=lambda job: job["attempt"])
     assert [job["attempt"] for job in attempts] == [1, 2, 3]
     assert attempts[0]["jobid"] == flaky and attempts[1]["retry_of"] == flaky
+
+
+def test_clean_force_leaves_a_sandbox_it_cannot_delete_and_names_it(cli, tmp_path):
+    limits = ("    max_cores: 1\n    max_cores_per_job: 1\n    max_memory_per_core: 1GiB\n"
+              "    max_walltime: 1h\n    architecture: [x86_64]\n")
+    site = tmp_path / "site.yaml"
+    site.write_text(f"resources:\n  gone:\n    backend: shellcmd\n    spool: {tmp_path}/s\n"
+                    + limits)
+    job = cli("--config", str(site), "submit", "--", "echo", "hi").out.strip()
+    assert cli("--config", str(site), "wait", job).code == 0
+    sandbox = stored(cli)[job]["sandbox"]
+    site.write_text("resources:\n  other:\n    backend: shellcmd\n" + limits)
+    forced = cli("--config", str(site), "clean", "--force", job)
+    assert forced.code == 0, forced.err
+    assert forced.err.startswith(f"lrms: job {job} is forgotten; its sandbox gone:{sandbox} "
+                                 "is left: ")
+    assert forced.err.endswith(": no resource named 'gone' (configured: other)\n")
+    assert forced.out == "forgot 1 job(s)\n"
+    assert Path(sandbox, "stdout").read_text() == "hi\n"
+    assert stored(cli) == {}
