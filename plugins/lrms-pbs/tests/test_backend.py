@@ -34,6 +34,7 @@ import pytest
 
 import lrms
 from lrms import Application, Job, State, TerminationReason
+from lrms_pbs.parse import parse_qstat_json
 
 R = TerminationReason
 DEADLINE = 90.0
@@ -241,23 +242,25 @@ def test_tracejob_comes_before_the_exit_file(resource, submitted, torque, tmp_pa
     assert job.used_walltime == lrms.Duration("00:02:05")
 
 
-def replay_qstat(tmp_path, json_case: str) -> tuple[Path, Path]:
+def replay_qstat(tmp_path, json_case: str | Path) -> tuple[Path, Path]:
     """A ``qstat_command`` replaying recorded PBS Pro outputs, logging its arguments.
 
     Without ``-F json`` it prints the EPFL cluster's `qstat -f`
-    (tests/data/pbspro/qstat-f-multi-QRH.txt).  With it, ``json_case`` is a recorded
-    file to print, or ``refuse``: PBS Pro 14.2's recorded usage message on stderr
-    and exit 2, as a qstat without ``-F`` answers (qstat-usage-14.2.txt).
+    (tests/data/pbspro/qstat-f-multi-QRH.txt).  With it, ``json_case`` is a file to
+    print (relative to tests/data, or absolute), or ``refuse``: PBS Pro 14.2's recorded
+    usage message on stderr and exit 2, as a qstat without ``-F`` answers
+    (qstat-usage-14.2.txt).
     """
     log, qstat = tmp_path / "calls", tmp_path / "qstat"
     refuse = f"cat {shlex.quote(str(DATA))}/pbspro/qstat-usage-14.2.txt >&2; exit 2"
+    text = shlex.quote(str(DATA / "pbspro" / "qstat-f-multi-QRH.txt"))
     qstat.write_text(
         "#!/bin/sh\n"
         f'echo "$*" >> {shlex.quote(str(log))}\n'
         'case " $* " in *" -F json "*) '
-        + (refuse if json_case == "refuse" else f"f={json_case}") + " ;;\n"
-        "  *) f=pbspro/qstat-f-multi-QRH.txt ;; esac\n"
-        f'cat {shlex.quote(str(DATA))}/"$f"\n')
+        + (refuse if json_case == "refuse" else f"f={shlex.quote(str(DATA / json_case))}")
+        + f" ;;\n  *) f={text} ;; esac\n"
+        'cat "$f"\n')
     qstat.chmod(0o755)
     return qstat, log
 
@@ -314,6 +317,29 @@ def test_pbspro_json_that_leaves_out_listed_jobs_is_dropped(tmp_path):
     assert log.read_text().splitlines() == [
         f"-x -f -F json 4905429{AURORA} 69301.mycluster", "-x -f 69301.mycluster",
         "-x -f 69301.mycluster"]
+
+
+def test_pbspro_json_that_does_not_parse_is_answered_from_text(tmp_path):
+    """JSON that does not parse is answered from text for that query, and JSON is tried
+    again on the next.  The JSON is Aurora's recorded output with one Variable_List
+    entry ``"foo":005`` put in (synthetic; the form OpenPBS prints for a digit string,
+    openpbs/openpbs#1255); the text is the EPFL cluster's recorded `qstat -f`."""
+    recorded = (DATA / "pbspro" / "qstat-xf-json-held-queued-deleted.json").read_text()
+    broken = tmp_path / "broken.json"
+    broken.write_text(recorded.replace('"Variable_List":{', '"Variable_List":{"foo":005,', 1))
+    with pytest.raises(ValueError, match="not valid JSON"):
+        parse_qstat_json(broken.read_text())
+    qstat, log = replay_qstat(tmp_path, broken)
+    res = lrms.LRMS("replay", ["x86_64"], 2, 1, "1GiB", "1h", backend="pbs",
+                    qstat_command=str(qstat), tracejob_days=0, spool=str(tmp_path / "spool"))
+    jobs = pbspro_jobs(res, tmp_path, "69301.mycluster")
+    try:
+        assert res.update_job_states(jobs) == [State.RUNNING]
+        assert res.update_job_states(jobs) == [State.RUNNING]
+    finally:
+        res.close()
+    assert log.read_text().splitlines() == [
+        "-x -f -F json 69301.mycluster", "-x -f 69301.mycluster"] * 2
 
 
 def test_pbspro_server_without_json_is_asked_once(tmp_path):
