@@ -11,8 +11,8 @@ import argparse
 import textwrap
 
 EXIT_CODES = ("exit codes: 0 ok, 1 a job failed, 2 usage, configuration or job-store error\n"
-              "(unknown job id, bad store file), 3 resource or transport error,\n"
-              "130 interrupted (jobs keep running)")
+              "(unknown job id, bad store file), 3 resource or transport error or\n"
+              "outputs not fetched, 130 interrupted (jobs keep running)")
 GLOBALS_NOTE = "--config, --store and -v may also be given after the command."
 
 
