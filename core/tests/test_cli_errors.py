@@ -271,3 +271,12 @@ def test_backends_shows_why_a_backend_is_broken(tmp_path):
     problems = {entry["name"]: entry["problem"] for entry in listed}
     assert "lrms_cli_no_such_dependency" in problems["importfail"]
     assert problems["shellcmd"] is None
+
+
+def test_config_problems_show_control_characters_escaped(cli, tmp_path):
+    bad = write_config(tmp_path / "bad.yaml", local("a", tmp_path, '    "sp\\eool\\n": x\n'))
+    done = cli("config", "check", bad)
+    assert done.code == 2
+    [line] = done.out.splitlines()
+    number = line_of(bad, '"sp')
+    assert line.startswith(f"{bad}:{number}: resources.a.sp\\x1bool\\n: unknown option")

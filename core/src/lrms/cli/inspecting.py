@@ -12,7 +12,7 @@ from ..config import load_config
 from ..errors import ConfigError, LRMSError
 from ..resource import check_backend
 from ..status import ResourceStatus
-from .render import colour_on, paint, print_json, table
+from .render import colour_on, paint, print_json, table, terminal_text
 from .session import EXIT_OK, EXIT_RESOURCE, EXIT_USAGE, Session
 
 NO_BACKEND = ("No backend is installed. Install one, e.g.: pip install lrms-shellcmd "
@@ -45,10 +45,10 @@ def backends(session: Session, args: argparse.Namespace) -> int:
         problem = problems[info.name]
         verdict = "" if args.no_check else "  " + (paint("BROKEN", "red", colour) if problem
                                                     else paint("ok", "green", colour))
-        print(f"{info.name:<{width}}  {info.distribution or '?'} {info.version or '?'}  "
-              f"({info.target}){verdict}")
+        print(terminal_text(f"{info.name:<{width}}  {info.distribution or '?'} "
+                            f"{info.version or '?'}  ({info.target})") + verdict)
         for line in (problem or "").splitlines():
-            print(f"{'':<{width}}  {line}")
+            print(f"{'':<{width}}  {terminal_text(line)}")
     return EXIT_OK
 
 
@@ -122,8 +122,8 @@ def config(session: Session, args: argparse.Namespace) -> int:
                                   "problem": p.problem, "message": str(p)} for p in problems]})
     else:
         for problem in problems:
-            print(str(problem))
+            print(terminal_text(str(problem)))
         if not problems:
-            print(f"{where or 'built-in default configuration'}: {len(names)} resource(s) "
-                  f"OK: {', '.join(names)}")
+            print(terminal_text(f"{where or 'built-in default configuration'}: {len(names)} "
+                                f"resource(s) OK: {', '.join(names)}"))
     return EXIT_USAGE if problems else EXIT_OK

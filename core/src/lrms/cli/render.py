@@ -175,7 +175,10 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Cell]], colour: bool) 
     texts: list[list[str]] = []
     colours: list[list[str | None]] = []
     for row in rows:
-        texts.append([terminal_text(cell if isinstance(cell, str) else cell[0]) for cell in row])
+        row_texts = [cell if isinstance(cell, str) else cell[0] for cell in row]
+        if not "".join(row_texts).isprintable():  # one check per row in the common case
+            row_texts = [terminal_text(text) for text in row_texts]
+        texts.append(row_texts)
         colours.append([None if isinstance(cell, str) else cell[1] for cell in row])
     widths = [len(header) for header in headers]
     for row_texts in texts:
