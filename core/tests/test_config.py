@@ -543,3 +543,34 @@ def test_limits_of_what_is_read(tmp_path):
     with pytest.raises(ConfigError) as info:
         lrms.load_config(latin1)
     assert str(info.value) == f"{latin1}:9: not UTF-8 text (byte 0xe9)"
+
+
+@pytest.fixture(params=["libyaml", "python"])
+def yaml_parser(request, monkeypatch):
+    """Each test below runs with libyaml's parser (when PyYAML has it) and PyYAML's own."""
+    from lrms import yamlfile
+
+    if request.param == "python":
+        monkeypatch.setattr(yamlfile, "_Loader", yamlfile._PythonLoader)
+    return yamlfile.parse
+
+
+@pytest.mark.parametrize(("text", "line", "problem"), [
+    ("a: " + "[" * 60 + "]" * 60 + "\n", 1, "nested more than 50 levels deep"),
+    ("a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{n}: &{n} [{', '.join(['*' + p] * 10)}]\n" for p, n in zip("abcd", "bcde")),
+     5, "aliases repeat more than 100000 values"),
+    ("x: 1\na: &a {b: *a}\n", 2, "recursive alias"),
+    ("a: 1\nb: \"open\n\n", 2, "invalid YAML"),
+    ("a: 1\nb: 2\0\n", 2, "special characters are not allowed (#x0000)"),
+    ("a: !!python/tuple [1]\n", 1, "unsupported tag"),
+])
+def test_bounds_with_either_parser(yaml_parser, text, line, problem):
+    with pytest.raises(ConfigError) as info:
+        yaml_parser(text, "f.yaml")
+    assert str(info.value).startswith(f"f.yaml:{line}: ") and problem in str(info.value)
+
+
+def test_merge_keys_with_either_parser(yaml_parser):
+    data = yaml_parser(MERGES, "c.yaml")["resources"]
+    assert data["tiny"]["max_cores"] == 1 and data["tiny"].key_lines["max_cores"] == 11

@@ -18,8 +18,10 @@ from typing import Any, cast
 import yaml
 from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
+from yaml.parser import Parser
 from yaml.reader import Reader
 from yaml.resolver import Resolver
+from yaml.scanner import Scanner
 
 from .errors import ConfigError
 from .quantity import Memory
@@ -29,7 +31,7 @@ __all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_REPEATED", "Located", "load", "parse",
 MAX_BYTES = 1024**2
 MAX_DEPTH = 50
 MAX_REPEATED = 100_000
-MERGE_TAG = "tag:yaml.org,2002:merge"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
           (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
@@ -46,7 +48,7 @@ class Located(dict):  # type: ignore[type-arg]
 def _not_regular(mode: int) -> str | None:
     if stat.S_ISREG(mode):
         return None
-    kind = next((name for test, name in _KINDS if test(mode)), "not a file")
+    kind = next((name for test, name in _KINDS if test(mode)), "an unknown kind of file")
     return f"not a regular file ({kind})"
 
 
@@ -62,10 +64,10 @@ def read_text(path: str) -> str:
             problem = _not_regular(info.st_mode)  # replaced since os.stat
             if problem:
                 raise ConfigError(problem, path=path)
-            data = handle.read(MAX_BYTES + 1)
+            data = b"" if info.st_size > MAX_BYTES else handle.read(MAX_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", path=path) from None
-    if len(data) > MAX_BYTES or info.st_size > MAX_BYTES:
+    if info.st_size > MAX_BYTES or len(data) > MAX_BYTES:  # len: a file that grew
         size = Memory(max(info.st_size, len(data)))
         raise ConfigError(f"too large: {size} (at most {Memory(MAX_BYTES)})", path=path)
     try:
@@ -94,8 +96,7 @@ def _too_deep(line: int) -> _Limit:
 
 
 def _too_many(line: int) -> _Limit:
-    return _Limit(f"aliases repeat more than {MAX_REPEATED} values (aliases of aliases of "
-                  "...?)", line)
+    return _Limit(f"aliases repeat more than {MAX_REPEATED} values", line)
 
 
 class _Alias(yaml.Node):
@@ -132,28 +133,32 @@ class _Composer(Composer):
             self.depth -= 1
 
 
-if yaml.__with_libyaml__:  # libyaml scans and parses; composing stays here, bounded
+class _PythonLoader(Reader, Scanner, Parser, _Composer, SafeConstructor, Resolver):
+    """PyYAML's own scanner and parser under the bounded composer."""
+
+    def __init__(self, text: str) -> None:
+        Reader.__init__(self, text)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+        _Composer.__init__(self)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
+
+
+_Loader: type[Any] = _PythonLoader
+if yaml.__with_libyaml__:  # libyaml scans and parses faster; composing stays bounded here
     from yaml.cyaml import CParser  # type: ignore[attr-defined]
 
-    class _Loader(_Composer, CParser, SafeConstructor, Resolver):
+    class _LibyamlLoader(_Composer, CParser, SafeConstructor, Resolver):
+        """libyaml's scanner and parser under the bounded composer."""
+
         def __init__(self, text: str) -> None:
             CParser.__init__(self, text)
             _Composer.__init__(self)
             SafeConstructor.__init__(self)
             Resolver.__init__(self)
-else:  # pragma: no cover - PyYAML without libyaml
-    from yaml.parser import Parser
-    from yaml.scanner import Scanner
 
-    class _Loader(Reader, Scanner, Parser, _Composer,  # type: ignore[no-redef]
-                  SafeConstructor, Resolver):
-        def __init__(self, text: str) -> None:
-            Reader.__init__(self, text)
-            Scanner.__init__(self)
-            Parser.__init__(self)
-            _Composer.__init__(self)
-            SafeConstructor.__init__(self)
-            Resolver.__init__(self)
+    _Loader = _LibyamlLoader
 
 
 def _error_line(exc: yaml.MarkedYAMLError, text: str) -> int | None:
@@ -176,7 +181,7 @@ def parse(text: str, path: str) -> Any:
     """The YAML document in ``text`` (from the file ``path``) as plain values."""
     bad = Reader.NON_PRINTABLE.search(text)
     if bad:
-        line = text.count("\n", 0, bad.start()) + 1
+        line = len((text[:bad.start()] + ".").splitlines())
         raise ConfigError(f"invalid YAML: special characters are not allowed "
                           f"(#x{ord(bad.group()):04x})", path=path, line=line)
     loader = _Loader(text)
@@ -267,7 +272,7 @@ class _Walk:
         written: set[str] = set()
         entries: list[tuple[str | None, yaml.Node, yaml.Node]] = []
         for key_node, value_node in node.value:
-            key = None if key_node.tag == MERGE_TAG else self._key(key_node)
+            key = None if key_node.tag == _MERGE_TAG else self._key(key_node)
             if key in written or (key is None and any(k is None for k, _, _ in entries)):
                 raise ConfigError("duplicate key", path=self.path, line=_line(key_node),
                                   key=key or "<<")
