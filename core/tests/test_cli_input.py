@@ -68,6 +68,18 @@ def test_params_problems_name_the_line_and_add_nothing(cli, tmp_path, lines, com
     assert jobs_of(cli) == []
 
 
+@pytest.mark.parametrize(("option", "message"), [
+    (["--walltime", "0s"], "requested_walltime: invalid duration '0s': it must be more"),
+    (["--memory", "0MiB"], "requested_memory: invalid memory quantity '0MiB': it must be more"),
+    (["--walltime", "25:61:00"], "requested_walltime: invalid duration '25:61:00': minutes"),
+])
+def test_zero_or_impossible_requests_on_the_command_line(cli, option, message):
+    done = cli("submit", *option, "--", "echo")
+    assert done.code == 2 and done.err.startswith(f"lrms: error: {message}"), done.err
+    assert done.err.count("\n") == 1
+    assert jobs_of(cli) == []
+
+
 def test_params_file_missing(cli):
     done = cli("submit", "--params", "nosuch.txt", "--", "echo")
     assert done.code == 2 and "nosuch.txt: cannot read: No such file or directory" in done.err
