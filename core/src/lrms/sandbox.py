@@ -187,8 +187,6 @@ def fetch_outputs(
     written: list[str] = []
     failures: list[str] = []
     [root] = real_paths(transport, [sandbox])
-    if root is None:
-        raise LRMSError(f"cannot resolve the sandbox {sandbox} on {transport.host}")
     for name in names:
         try:
             files = output_files(transport, sandbox, root, name)
@@ -248,7 +246,7 @@ def output_files(
     """
     top = posixpath.join(sandbox, name)
     [real] = real_paths(transport, [top])
-    if real is None or not _inside(real, root):
+    if not _inside(real, root):
         _refuse(name, real, sandbox)
         return []
     info = transport.stat(top)
@@ -265,7 +263,7 @@ def output_files(
         for child, path, target in zip(children, paths, real_paths(transport, paths),
                                        strict=True):
             shown = posixpath.join(relative, child) if relative else child
-            if target is None or not _inside(target, root):
+            if not _inside(target, root):
                 _refuse(posixpath.join(name, shown), target, sandbox)
                 continue
             try:
@@ -295,10 +293,9 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-def _refuse(name: str, target: str | None, sandbox: str) -> None:
-    where = f"to {target}, " if target is not None else "that cannot be resolved, "
-    log.warning("output %s in sandbox %s is a symbolic link %soutside the sandbox; refused",
-                name, sandbox, where)
+def _refuse(name: str, target: str, sandbox: str) -> None:
+    log.warning("output %s in sandbox %s is a symbolic link to %s, outside the sandbox; refused",
+                name, sandbox, target)
 
 
 def _odd(name: str, sandbox: str) -> list[tuple[str, FileStat]]:
@@ -307,26 +304,24 @@ def _odd(name: str, sandbox: str) -> list[tuple[str, FileStat]]:
     return []
 
 
-def real_paths(transport: Transport, paths: Sequence[str]) -> list[str | None]:
+def real_paths(transport: Transport, paths: Sequence[str]) -> list[str]:
     """Each path on the resource with every symbolic link in it resolved.
 
-    Missing parts are kept as they are; None for a path that cannot be
-    resolved (a link loop).  Remote paths are resolved by the resource's
-    ``realpath`` (GNU coreutils), in batches of :data:`REALPATH_BATCH`.
+    Missing parts (and links in a loop) are kept as they are.  Remote paths
+    are resolved by the resource's ``realpath`` (GNU coreutils), in batches
+    of :data:`REALPATH_BATCH`; :class:`LRMSError` if it fails.
     """
     if transport.is_local:
         return [os.path.realpath(path) for path in paths]
-    found: list[str | None] = []
+    found: list[str] = []
     for start in range(0, len(paths), REALPATH_BATCH):
         batch = paths[start:start + REALPATH_BATCH]
-        result = transport.run(["realpath", "-m", "-z", "--", *batch])
-        answers = result.stdout.decode("utf-8", "surrogateescape").split("\0")[:-1]
-        if result.returncode == 0 and len(answers) == len(batch):
-            found += answers
-        elif len(batch) > 1:  # one of them cannot be resolved: ask one by one
-            found += [one for path in batch for one in real_paths(transport, [path])]
-        else:
-            found.append(None)
+        answer = transport.check(["realpath", "-m", "-z", "--", *batch]).stdout
+        resolved = answer.decode("utf-8", "surrogateescape").split("\0")[:-1]
+        if len(resolved) != len(batch):
+            raise LRMSError(f"realpath on {transport.host} answered {len(resolved)} paths "
+                            f"for {len(batch)}")
+        found += resolved
     return found
 
 
