@@ -27,6 +27,7 @@ ENTRY_POINTS = {
     "badsig": "lrms_broken_ok:BadSignature",
     "misspelt": "lrms_broken_ok:Misspelt",
     "api2": "lrms_broken_ok:Api2",
+    "noquery": "lrms_broken_ok:NoQuery",
     "fine": "lrms_broken_ok:Complete",
 }
 
@@ -40,6 +41,7 @@ class Backend:
 OK_MODULE = '''\
 """Backends that import fine; all but Complete break the contract in one way."""
 import lrms
+import lrms.batch
 
 
 class Complete(lrms.SandboxBackend):
@@ -87,6 +89,20 @@ class Misspelt(Complete):
 
 class Api2(Complete):
     lrms_api = "2"
+
+
+class NoQuery(lrms.batch.BatchBackend):
+    """A batch backend that forgot two of its template's required methods."""
+
+    def submit_command(self, app, job, sandbox, script):
+        return lrms.batch.Submission(["true"])
+
+    def parse_job_id(self, result):
+        return "1"
+
+    @lrms.hookimpl
+    def get_resource_status(self):
+        return lrms.ResourceStatus(1, 1, 0, 0, 0)
 '''
 
 # Runs in the subprocess: tries every broken backend through a config (next
@@ -305,6 +321,32 @@ def test_hook_with_wrong_signature(outcomes):
 
 def test_misspelt_hook(outcomes):
     check_broken(outcomes["misspelt"], "misspelt", "submitt_job")
+
+
+def test_missing_required_methods_of_the_base_class_are_named(outcomes):
+    check_broken(outcomes["noquery"], "noquery", "lrms_broken_ok.NoQuery",
+                 "required method(s) cancel_command, query")
+
+
+def test_cli_backends_and_the_conformance_suite_name_missing_methods(broken_site, tmp_path):
+    _, env = broken_site
+    done = subprocess.run([sys.executable, "-m", "lrms.cli", "backends"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "Traceback" not in done.stderr
+    assert "lrms_broken_ok.NoQuery) does not implement the required method(s) " \
+        "cancel_command, query" in done.stdout + done.stderr
+    config = tmp_path / "site.yaml"
+    config.write_text("resources:\n  broken:\n    backend: noquery\n    max_cores: 1\n"
+                      "    max_cores_per_job: 1\n    max_memory_per_core: 1GiB\n"
+                      "    max_walltime: 1h\n    architecture: [x86_64]\n")
+    suite = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "lrms.testing", "--pyargs",
+         "lrms.testing.conformance", "--lrms-config", str(config), "--lrms-resource", "broken",
+         "-k", "registers_valid_hooks", "-p", "no:cacheprovider"],
+        env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert suite.returncode == 1, suite.stdout + suite.stderr
+    assert "backend 'noquery' (lrms_broken_ok.NoQuery) does not implement the required " \
+        "method(s) cancel_command, query" in suite.stdout
 
 
 def test_unsupported_api_version(outcomes):

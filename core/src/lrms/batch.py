@@ -197,8 +197,10 @@ class BatchBackend(SandboxBackend, abc.ABC):
         """True if the failed cancel ``result`` says the job has already ended."""
         return False
 
-    def cancel_accepted(self, job: Job, result: CommandResult) -> None:
-        """Note in ``job.backend_data`` what a successful cancel said (nothing by default)."""
+    def cancel_accepted(self, job: Job, result: CommandResult) -> str | None:
+        """What a successful cancel did, in a few words (e.g. "removed from the queue"),
+        for the job's message should the scheduler then forget it; None by default."""
+        return None
 
     def searches(self) -> list[Search]:
         """The searches ``find_jobs`` runs, in order, before reading the jobs' records.
@@ -325,7 +327,7 @@ class BatchBackend(SandboxBackend, abc.ABC):
                 assert listed is not None
                 report = listed
             if job.state == State.TERMINATING:
-                report = _after_cancel(report)
+                report = _after_cancel(report, job.backend_data.get("cancelled"))
             states.append(report.apply(job))
         return states
 
@@ -359,7 +361,7 @@ class BatchBackend(SandboxBackend, abc.ABC):
         result = self.transport.run(self.cancel_command(job))
         if result.returncode != 0 and not self.cancel_gone(result):
             raise self.failed(result)
-        self.cancel_accepted(job, result)
+        job.backend_data["cancelled"] = self.cancel_accepted(job, result) or "requested"
         return True
 
     def find_recorded(self, jobs: Sequence[Job]) -> list[bool]:
@@ -418,13 +420,14 @@ def _with_outcome(listed: JobReport | None, outcome: JobReport) -> JobReport:
         max_memory=listed.max_memory or outcome.max_memory, message=message)
 
 
-def _after_cancel(report: JobReport) -> JobReport:
-    """A job lrms asked to cancel: gone without a trace, or ended by a signal or for an
-    unknown reason, it ended by the cancellation (a job that exited by itself did not)."""
+def _after_cancel(report: JobReport, done: str | None) -> JobReport:
+    """A job lrms asked to cancel (``done``: what the cancel did): gone without a trace, or
+    ended by a signal or for an unknown reason, it ended by the cancellation (a job that
+    exited by itself did not)."""
     if report.state == State.UNKNOWN:
-        return dataclasses.replace(
-            report, state=State.TERMINATED, reason=TerminationReason.CANCELLED,
-            message=f"cancelled; {report.message}" if report.message else "cancelled")
+        return dataclasses.replace(report, state=State.TERMINATED,
+                                   reason=TerminationReason.CANCELLED,
+                                   message=f"cancelled ({done or 'requested'})")
     if report.state == State.TERMINATED and report.reason in (
             None, TerminationReason.UNKNOWN, TerminationReason.SIGNALLED):
         return dataclasses.replace(report, reason=TerminationReason.CANCELLED)

@@ -11,7 +11,7 @@ import inspect
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import pluggy
 
@@ -202,9 +202,9 @@ class LRMS:
         return self._transport
 
     @property
-    def hook(self) -> Any:
+    def hook(self) -> hookspecs.HookCalls:
         """The resource's pluggy hook relay (for the facade and extension authors)."""
-        return self._hooks.hook
+        return cast(hookspecs.HookCalls, self._hooks.hook)
 
     def __repr__(self) -> str:
         return f"<LRMS {self.name} backend={self.backend_name} host={self.frontend}>"

@@ -265,6 +265,7 @@ def jobs(lrms_resource: lrms.LRMS, lrms_config_path: str, lrms_resource_name: st
 OUTCOME_ARGV = {
     "exit 0": ["sh", "-c", "exit 0"],
     "exit 3": ["sh", "-c", "exit 3"],
+    "exit 255": ["sh", "-c", "exit 255"],
     "kill -9": ["sh", "-c", "kill -9 $$"],
 }
 
@@ -272,7 +273,8 @@ OUTCOME_ARGV = {
 @pytest.fixture(scope="module")
 def outcomes(lrms_resource: lrms.LRMS, lrms_config_path: str, lrms_resource_name: str,
              lrms_timeout: float) -> Iterator[dict[str, Job]]:
-    """Three jobs (exit 0, exit 3, killed by SIGKILL), waited for with batched queries."""
+    """Jobs that exit 0, 3 and 255 and one killed by SIGKILL, waited for with batched
+    queries."""
     with tracking(lrms_resource, lrms_config_path, lrms_resource_name, lrms_timeout) as tracker:
         deadline = time.monotonic() + lrms_timeout
         submitted = {key: tracker.submit(job_app(lrms_resource, argv), deadline)
@@ -351,14 +353,24 @@ def test_exit_code_3_is_recorded(outcomes: dict[str, Job]) -> None:
         f"§3 a non-zero exit is still termination_reason EXITED: {describe(job)}")
 
 
+def test_exit_code_255_is_an_exit_code_not_a_signal(outcomes: dict[str, Job]) -> None:
+    """The one exit-status rule (:func:`lrms.exitstatus.split_status`): only 129..192 are
+    128 + a signal number; 255 is the program's exit code on every backend."""
+    job = outcomes["exit 255"]
+    check_history(job)
+    assert (job.exitcode, job.signal, job.returncode) == (255, None, 255), (
+        f"§3 'exit 255' gives exitcode 255, no signal: {describe(job)}")
+    assert job.termination_reason is TerminationReason.EXITED, (
+        f"§3 a program that exits 255 ended by itself: EXITED: {describe(job)}")
+
+
 def test_job_killed_by_signal_9_is_reported_as_signalled(outcomes: dict[str, Job]) -> None:
-    """Accepted: signal 9 with no exit code (the backend saw the signal), or exitcode 137
-    (128 + 9, all some schedulers report); either way returncode 137 and reason SIGNALLED."""
+    """Signal 9 and no exit code, whether the backend saw the signal or only the shell's
+    128 + 9 (read with :func:`lrms.exitstatus.split_status`); returncode 137, SIGNALLED."""
     job = outcomes["kill -9"]
     check_history(job)
-    assert (job.exitcode, job.signal) in ((None, 9), (137, None)), (
-        "§3 a program killed by SIGKILL is recorded as signal 9 (or, where the scheduler "
-        f"reports only 128+N, exitcode 137): {describe(job)}")
+    assert (job.exitcode, job.signal) == (None, 9), (
+        f"§3 a program killed by SIGKILL is recorded as signal 9, no exit code: {describe(job)}")
     assert job.returncode == 137, f"§3 returncode is 128 + 9 = 137: {describe(job)}"
     assert job.termination_reason is TerminationReason.SIGNALLED, (
         f"§3 a program killed by a signal nobody in lrms sent is SIGNALLED: {describe(job)}")

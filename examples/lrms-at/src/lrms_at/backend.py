@@ -98,8 +98,8 @@ class AtBackend(BatchBackend):
         return ["/bin/sh", "-c", _CANCEL, "sh", self.command("atq"), self.command("atrm"),
                 job.native_id or "", posixpath.join(job.sandbox or "", CONTROL, "pid")]
 
-    def cancel_accepted(self, job: Job, result: CommandResult) -> None:
-        job.backend_data["cancelled"] = result.text.strip()
+    def cancel_accepted(self, job: Job, result: CommandResult) -> str | None:
+        return result.text.strip() or None
 
     def atq(self) -> dict[str, AtqEntry]:
         """The jobs ``atq`` lists, by number."""

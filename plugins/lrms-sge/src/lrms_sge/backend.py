@@ -60,6 +60,7 @@ _T = TypeVar("_T")
 # call ends the loop with its status.
 _QACCT_ACCOUNTS = 'qacct=$1; shift; for a; do "$qacct" -A "$a" -j || exit; done'
 _NO_ACCOUNTING_FILE = "No jobs running since startup"  # qacct before any job has ended
+_DELETED_PENDING = "deleted while pending"  # what cancel_accepted notes: no record will come
 
 
 def account(job: Job) -> str | None:
@@ -159,11 +160,12 @@ class SgeBackend(BatchBackend):
         """qdel of a job that has ended: the next update reads its outcome."""
         return "does not exist" in result.text + result.error_text
 
-    def cancel_accepted(self, job: Job, result: CommandResult) -> None:
-        """Remember whether the job was still pending (it then leaves no record)."""
-        if result.returncode == 0:
-            pending = "has deleted job" in result.text  # running: "has registered the job"
-            job.backend_data["cancelled"] = "pending" if pending else "running"
+    def cancel_accepted(self, job: Job, result: CommandResult) -> str | None:
+        """Whether the job was still pending (it then leaves no accounting record)."""
+        if result.returncode != 0:
+            return None  # it had ended already
+        pending = "has deleted job" in result.text  # running: "has registered the job"
+        return _DELETED_PENDING if pending else "deleted while running"
 
     # -- states ------------------------------------------------------------------
 
@@ -186,7 +188,7 @@ class SgeBackend(BatchBackend):
             native = job.native_id or ""
             if native in accounted:
                 reports[native] = _judge(accounted[native])
-            elif job.backend_data.get("cancelled") == "pending":
+            elif job.backend_data.get("cancelled") == _DELETED_PENDING:
                 reports[native] = JobReport(
                     native, State.TERMINATED, "deleted", reason=TerminationReason.CANCELLED,
                     message="deleted while pending (Grid Engine keeps no accounting record)")
@@ -221,7 +223,7 @@ class SgeBackend(BatchBackend):
         found = self._qacct([job.native_id or "" for job in jobs])
         waiting = [job.native_id or "" for job in jobs if job.native_id not in found
                    and "unaccounted_since" not in job.backend_data
-                   and job.backend_data.get("cancelled") != "pending"]
+                   and job.backend_data.get("cancelled") != _DELETED_PENDING]
         deadline = time.monotonic() + Duration(self.resource.options["accounting_wait"]).seconds
         while waiting and time.monotonic() < deadline:
             time.sleep(_RETRY_INTERVAL)
