@@ -74,7 +74,7 @@ _PR_SET_CHILD_SUBREAPER = 36
 _DEAD = ("Z", "X", "x")  # /proc states of a process that has exited
 
 _boot_id_cache: str | None = None
-_libc_cache: list[Any] = []  # [ctypes module, libc] once loaded, [None, None] if unavailable
+_native: list[Any] = []  # [ctypes, prctl, argv area], see _load_native()
 
 
 # --------------------------------------------------------------------------
@@ -230,44 +230,45 @@ def _signal_verified(pid: int, start: int | None, sig: int) -> bool:
             os.close(fd)
 
 
-def _libc() -> Any:
-    """libc through ctypes, loaded once (before forking); None where unavailable."""
-    if not _libc_cache:
-        try:
-            import ctypes
+def _load_native() -> None:
+    """Load ctypes and libc and find this process's argv area, once, before forking:
+    the forked supervisor must not import, and its argv area is at the same address."""
+    if _native:
+        return
+    try:
+        import ctypes
 
-            _libc_cache.extend([ctypes, ctypes.CDLL(None, use_errno=True)])
-        except (ImportError, OSError):
-            _libc_cache.extend([None, None])
-    return _libc_cache[1]
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up once, here
+    except (ImportError, OSError, AttributeError):
+        _native.extend([None, None, None])
+        return
+    fields = _proc_stat("self")
+    area = (int(fields[45]), int(fields[46])) if fields and len(fields) > 46 else None
+    _native.extend([ctypes, prctl, area])  # (stat fields 48 and 49: arg_start, arg_end)
 
 
 def _prctl(option: int, arg: Any) -> bool:
-    libc = _libc()
-    if libc is None:
+    ctypes, prctl = _native[:2]
+    if prctl is None:
         return False
-    ulong = _libc_cache[0].c_ulong
     if isinstance(arg, int):
-        arg = ulong(arg)
-    return bool(libc.prctl(ulong(option), arg, ulong(0), ulong(0), ulong(0)) == 0)
+        arg = ctypes.c_ulong(arg)
+    zero = ctypes.c_ulong(0)
+    return bool(prctl(ctypes.c_ulong(option), arg, zero, zero, zero) == 0)
 
 
 def _set_title(title: str) -> None:
     """Show this process as ``title`` in ps (its argv area) and top (its comm)."""
-    ctypes = _libc_cache[0] if _libc_cache else None
+    ctypes, _, area = _native
     if ctypes is None:
         return
     encoded = title.encode("utf-8", "replace")
     _prctl(_PR_SET_NAME, ctypes.c_char_p(encoded[:15]))
-    fields = _proc_stat("self")
-    if fields is None or len(fields) < 47:
-        return
-    arg_start, arg_end = int(fields[45]), int(fields[46])  # stat fields 48 and 49
-    size = arg_end - arg_start
+    size = area[1] - area[0] if area else 0
     if size > 1:
         # Title, NUL, then spaces: with no NUL at the end of the area, the kernel
         # shows it up to the first NUL (as for setproctitle(3)).
-        ctypes.memmove(arg_start, (encoded[: size - 1] + b"\0").ljust(size, b" "), size)
+        ctypes.memmove(area[0], (encoded[: size - 1] + b"\0").ljust(size, b" "), size)
 
 
 def _children(pid: int | str) -> list[int]:
@@ -622,7 +623,7 @@ def launch(spool: str, sandbox: str) -> int:
     """
     spec = _job_spec(_read_json(os.path.join(sandbox, CONTROL_DIR, "job.json")), sandbox)
     _reap()
-    _libc()  # loaded here: the forked supervisor must not import
+    _load_native()
     # The supervisor's signals are blocked from the fork on, so a SIGTERM sent
     # before it is ready stays pending instead of killing it.
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, _WAIT_SIGNALS)
@@ -929,13 +930,16 @@ def _sweep(leader: int) -> None:
     """SIGKILL everything the job left until nothing is left; reap it (not the leader)."""
     deadline = time.monotonic() + _SWEEP_LIMIT
     while True:
-        _signal_job(leader, signal.SIGKILL)
+        _killpg(leader, signal.SIGKILL)
+        left = [pid for pid in _descendants() if pid != leader]
+        if not left or time.monotonic() > deadline:
+            return
+        for pid in left:
+            _kill(pid, signal.SIGKILL)
         for pid in _children(os.getpid()):
             if pid != leader:
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(pid, os.WNOHANG)
-        if not [p for p in _descendants() if p != leader] or time.monotonic() > deadline:
-            return
         time.sleep(0.005)
 
 
