@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .arch import Arch
 from .auth import Auth, SshAuth
@@ -18,6 +18,9 @@ from .errors import BackendError, BackendNotFound, ConfigError
 from .options import Option, check_options
 from .quantity import Duration, Memory
 from .yamlfile import Located, load
+
+if TYPE_CHECKING:
+    from .resource import LRMS
 
 __all__ = ["Config", "default_config_path", "load_config"]
 
@@ -65,7 +68,7 @@ class Config:
         self.path = path
         self._where = path or "<built-in default>"
         self._resources: dict[str, Any] = {}
-        self._built: dict[str, Any] = {}
+        self._built: dict[str, LRMS] = {}
         self._auths: dict[str, Auth | None] = {}
         self._check(data)
 
@@ -163,7 +166,7 @@ class Config:
             raise ConfigError(f"no resource named {name!r} (configured: {known})",
                               path=self._where)
 
-    def resource(self, name: str) -> Any:
+    def resource(self, name: str) -> LRMS:
         """The :class:`~lrms.LRMS` for resource ``name``, its backend loaded (made once)."""
         from .resource import LRMS
 

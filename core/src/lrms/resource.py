@@ -93,8 +93,8 @@ class LRMS:
             )
         self._max_cores = max_cores
         self._max_cores_per_job = max_cores_per_job
-        self._max_memory_per_core = Memory(max_memory_per_core)
-        self._max_walltime = Duration(max_walltime)
+        self._max_memory_per_core = Memory.positive(max_memory_per_core)
+        self._max_walltime = Duration.positive(max_walltime)
         self._auth = auth
         self._frontend = frontend
         self._port = port
