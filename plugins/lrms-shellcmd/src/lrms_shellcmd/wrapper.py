@@ -775,7 +775,8 @@ def _claim_slot(spool: str, jobid: str, record: Record) -> None:
         return  # no reservation (a test calling launch directly): nothing to claim
     cpus = entry.get("cpus")
     if cpus and _HAVE_AFFINITY:
-        os.sched_setaffinity(0, cpus)  # inherited by the job
+        with contextlib.suppress(OSError):  # e.g. a CPU taken offline since: run unpinned
+            os.sched_setaffinity(0, cpus)  # inherited by the job
     entry.update(wrapper_pid=record["wrapper_pid"], wrapper_start=record["wrapper_start"])
     _write_atomic(path, entry)
 
