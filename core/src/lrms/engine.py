@@ -286,8 +286,7 @@ class Engine:
         rounds try again those whose fetch has failed since.
         """
         if self._owed is None:
-            self._owed = {job.jobid for job in self.store.jobs(states=[State.TERMINATED])
-                          if job.unfetched}
+            self._owed = {job.jobid for job in self.store.unfetched() if job.unfetched}
         for jobid in sorted(self._owed - {job.jobid for job in done.terminated}):
             try:
                 job = self.store.get(jobid)

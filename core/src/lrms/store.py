@@ -390,6 +390,18 @@ class JobStore:
         jobs = (self._readable(*row) for row in self._query(sql + " ORDER BY seq", params))
         return [job for job in jobs if job is not None]
 
+    def unfetched(self) -> list[Job]:
+        """Terminated jobs with declared outputs that were never fetched (the candidates
+        for :attr:`Job.unfetched`; the caller checks it), with one query."""
+        outputs = ("CASE WHEN json_valid(data) THEN "
+                   "coalesce(json_array_length(data, '$.app.outputs'), 0) ELSE 1 END")
+        rows = self._query(
+            "SELECT seq, jobid, data FROM jobs WHERE state = ? AND fetched IS NULL AND "
+            f"native_id IS NOT NULL AND output_dir IS NOT NULL AND {outputs} > 0 ORDER BY seq",
+            (State.TERMINATED.value,))
+        jobs = (self._readable(*row) for row in rows)
+        return [job for job in jobs if job is not None]
+
     def get(self, ident: str) -> Job:
         """The job with id ``ident``, or the one whose id ends with it (unique suffix)."""
         rows = self._query("SELECT seq, jobid, data FROM jobs WHERE jobid = ?", (ident,))

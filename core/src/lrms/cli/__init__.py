@@ -13,8 +13,8 @@ Exit codes:
 * 2 -- usage or configuration error, including an unknown job id, a job on a
   resource no longer configured, and a job store that is corrupt or newer
   than this lrms (such a file is never modified);
-* 3 -- resource, backend or transport error (including a local disk error
-  while fetching);
+* 3 -- resource, backend or transport error (including outputs that could
+  not be fetched);
 * 130 -- interrupted by Ctrl-C: jobs keep running; the message says how to
   reattach.
 
@@ -32,6 +32,16 @@ from collections.abc import Sequence
 __all__ = ["main"]
 
 
+class _TerminalFormatter(logging.Formatter):
+    """Log lines whose message has its control characters escaped (job-provided text
+    reaches log messages); a traceback under ``-vv`` keeps its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        from .render import terminal_text
+
+        return terminal_text(super().formatMessage(record))
+
+
 def _parser() -> argparse.ArgumentParser:
     """The full argument parser (the Sphinx CLI reference is generated from it)."""
     from .parser import build
@@ -47,8 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, or a usage error argparse has printed
         return exc.code if isinstance(exc.code, int) else 2
     verbose: int = args.verbose
+    handler = logging.StreamHandler()
+    handler.setFormatter(_TerminalFormatter("lrms: %(levelname)s: %(message)s"))
     logging.basicConfig(level={0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG),
-                        format="lrms: %(levelname)s: %(message)s")
+                        handlers=[handler])
     if verbose == 0:  # the CLI reports what a round did itself
         logging.getLogger("lrms.engine").setLevel(logging.ERROR)
     if args.version:

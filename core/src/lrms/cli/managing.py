@@ -14,7 +14,7 @@ from ..job import Job
 from ..sandbox import SandboxBackend
 from ..state import State
 from ..store import ACTIVE
-from .render import job_dict, print_json
+from .render import job_dict, print_json, terminal_text
 from .session import (
     EXIT_OK,
     Session,
@@ -43,7 +43,7 @@ def _each(session: Session, jobs: list[Job], action: Callable[[Job], str | None]
             code = max(code, exit_code(exc))
         else:
             if line:
-                print(line, flush=True)
+                print(terminal_text(line), flush=True)
     return code
 
 

@@ -168,9 +168,10 @@ request options fill in what an entry leaves out.""")
 
     run = _command(
         commands, "run", "submitting:run", "run one command as a job and wait for it",
-        "Submit COMMAND as a job, wait for it, fetch its outputs, print its stdout and "
-        "stderr, free its sandbox, and exit with its return code (its exit code, or 128+N "
-        "if signal N killed it).  The job is recorded in the job store.  Ctrl-C stops "
+        "Submit COMMAND as a job, wait for it, print its stdout and stderr while it runs "
+        "(as srun does), fetch its outputs, free its sandbox, and exit with its return "
+        "code (its exit code, or 128+N if signal N killed it).  The job is recorded in the "
+        "job store.  Ctrl-C stops "
         "waiting but not the job: reattach with 'lrms wait JOBID'.",
         """
 lrms run -- echo hello

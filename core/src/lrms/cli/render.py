@@ -137,24 +137,27 @@ def job_dict(job: Job) -> dict[str, Any]:
     """:meth:`Job.to_dict` plus what the table shows: state, name, returncode, runtime, failed."""
     data = job.to_dict()
     data.update(state=job.state.value, name=job.app.jobname, returncode=job.returncode,
-                runtime=runtime(job), failed=failed(job))
+                runtime=runtime(job), failed=failed(job), unfetched=job.unfetched)
     return data
 
 
 def counts(jobs: Iterable[Job]) -> str:
-    """``3 jobs: 1 RUNNING, 2 TERMINATED (1 failed)``."""
+    """``3 jobs: 1 RUNNING, 2 TERMINATED (1 failed), 1 outputs not fetched``."""
     by_state: dict[State, int] = {}
-    total = bad = 0
+    total = bad = owed = 0
     for job in jobs:
         total += 1
         by_state[job.state] = by_state.get(job.state, 0) + 1
         bad += job.state == State.TERMINATED and not ok(job)
+        owed += job.unfetched
     parts = [f"{by_state[state]} {state.value}" for state in State if state in by_state]
     text = f"{total} job{'s' if total != 1 else ''}"
     if parts:
         text += ": " + ", ".join(parts)
     if bad:
         text += f" ({bad} failed or cancelled)"
+    if owed:
+        text += f", outputs of {owed} not fetched"
     return text
 
 

@@ -93,12 +93,11 @@ def run(session: Session, args: argparse.Namespace) -> int:
         error(f"job {job.jobid}: submission failed: {job.status_message}")
         return EXIT_RESOURCE
     streams.copy(job)  # the rest; an error now is the command's error
-    if app.outputs:
+    if app.outputs and (job.unfetched or args.overwrite):
         engine.fetch(job, overwrite=args.overwrite)
-        if not args.overwrite:
-            for name in existing:
-                note(f"kept existing {os.path.join(args.output_dir, name)} "
-                     "(use --overwrite to replace it)")
+    for name in [] if args.overwrite else existing:
+        note(f"kept existing {os.path.join(args.output_dir, name)} "
+             "(use --overwrite to replace it)")
     if args.keep:
         note(f"sandbox of job {job.jobid} kept at {job.resource}:{job.sandbox}")
     else:
