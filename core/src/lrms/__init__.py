@@ -43,7 +43,7 @@ from .state import State, TerminationReason
 from .status import ResourceStatus
 from .store import JobStore
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "API_VERSION",
