@@ -906,3 +906,20 @@ def test_memory_limit_is_enforced_with_a_cgroup(env: Env) -> None:
     state = env.wait_ended(under, timeout=30)
     assert (state["reason"], state["exitcode"]) == ("exited", 0)
     assert env.read(under, "stdout") == "20\n"
+
+
+def test_a_lost_jobs_cgroup_is_emptied_and_removed(env: Env) -> None:
+    """With a cgroup, even a setsid child of a lost job is found and killed."""
+    script = "setsid sleep 1000 & echo $! > escaped.pid; sleep 1000"
+    sandbox = env.submit(["sh", "-c", script], memory=256 << 20, jobid="lost-in-cgroup")
+    wait_for(lambda: os.path.exists(os.path.join(sandbox, "escaped.pid"))
+             and env.read(sandbox, "escaped.pid").strip(), 10)
+    started = env.started(sandbox)
+    cgroup = started["cgroup"][1]
+    escaped = int(env.read(sandbox, "escaped.pid"))
+    assert alive(escaped) and proc_stat(escaped)[2] != started["pgid"]
+    os.kill(started["wrapper_pid"], signal.SIGKILL)
+    wait_for(lambda: not alive(started["wrapper_pid"]), 5)
+    assert wrapper.read_state(sandbox)["reason"] == "lost"
+    wait_for(lambda: not alive(escaped), 5)
+    assert not os.path.exists(cgroup)

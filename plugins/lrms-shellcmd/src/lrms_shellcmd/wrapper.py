@@ -201,30 +201,41 @@ def _supervisor_alive(record: Record) -> bool:
     return _is_alive(pid, record.get("wrapper_start"), record.get("boot_id"))
 
 
+def _open_pidfd(pid: int) -> int | None:
+    """A pidfd of ``pid`` (None where the kernel has none); ProcessLookupError if gone."""
+    if not hasattr(os, "pidfd_open"):
+        return None
+    try:
+        return os.pidfd_open(pid)
+    except ProcessLookupError:
+        raise
+    except OSError:
+        return None
+
+
+def _send(pid: int, pidfd: int | None, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if pidfd is None:
+            os.kill(pid, sig)
+        else:
+            signal.pidfd_send_signal(pidfd, sig)
+
+
 def _signal_verified(pid: int, start: int | None, sig: int) -> bool:
     """Send ``sig`` to ``pid`` only if it is (still) the process started at ``start``.
 
     With pidfds the check and the signal reach the same process even if the pid
     is recycled in between.
     """
-    fd = None
-    if hasattr(os, "pidfd_open"):
-        try:
-            fd = os.pidfd_open(pid)
-        except ProcessLookupError:
-            return False
-        except OSError:  # no pidfds in this kernel
-            fd = None
+    try:
+        fd = _open_pidfd(pid)
+    except ProcessLookupError:
+        return False
     try:
         if not _is_alive(pid, start, None):
             return False
-        if fd is None:
-            os.kill(pid, sig)
-        else:
-            signal.pidfd_send_signal(fd, sig)
+        _send(pid, fd, sig)
         return True
-    except (ProcessLookupError, PermissionError):
-        return False
     finally:
         if fd is not None:
             os.close(fd)
@@ -305,14 +316,28 @@ def _descendants() -> list[int]:
     return found
 
 
-def _kill(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, sig)
-
-
 def _killpg(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+def _signal_below(pids: list[int], sig: int) -> None:
+    """Send ``sig`` to those of ``pids`` (found below this process) still below it:
+    whose parent is this process or one of ``pids``, checked through a pidfd where
+    the kernel has them, so a recycled pid is never signalled."""
+    tree = {os.getpid(), *pids}
+    for pid in pids:
+        try:
+            fd = _open_pidfd(pid)
+        except ProcessLookupError:
+            continue
+        try:
+            fields = _proc_stat(pid)
+            if fields is not None and int(fields[1]) in tree:
+                _send(pid, fd, sig)
+        finally:
+            if fd is not None:
+                os.close(fd)
 
 
 def _signal_job(leader: int, sig: int) -> None:
@@ -322,8 +347,7 @@ def _signal_job(leader: int, sig: int) -> None:
     the group (setsid) or daemonized.
     """
     _killpg(leader, sig)
-    for pid in _descendants():
-        _kill(pid, sig)
+    _signal_below(_descendants(), sig)
 
 
 # --------------------------------------------------------------------------
@@ -436,14 +460,31 @@ def _cgroup_pids(cgroup: Cgroup) -> list[int]:
         return []
 
 
+def _kill_cgroup(cgroup: Cgroup, pids: list[int]) -> None:
+    """SIGKILL the processes of ``cgroup`` (``pids``, as listed just before): with
+    ``cgroup.kill`` (v2), else each that is still a member once its pidfd is open."""
+    with contextlib.suppress(OSError):
+        _write_file(os.path.join(cgroup[1], "cgroup.kill"), b"1")
+        return
+    fds: dict[int, int | None] = {}
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            fds[pid] = _open_pidfd(pid)
+    members = set(_cgroup_pids(cgroup))
+    for pid, fd in fds.items():
+        if pid in members:
+            _send(pid, fd, signal.SIGKILL)
+        if fd is not None:
+            os.close(fd)
+
+
 def _remove_cgroup(cgroup: Cgroup, kill: bool) -> None:
     """Delete the job's cgroup (with ``kill``: after killing whatever is still in it)."""
     deadline = time.monotonic() + _SWEEP_LIMIT
     while True:
         pids = _cgroup_pids(cgroup)
-        if kill:
-            for pid in pids:
-                _kill(pid, signal.SIGKILL)
+        if kill and pids:
+            _kill_cgroup(cgroup, pids)
         try:
             os.rmdir(cgroup[1])
             return
@@ -935,8 +976,7 @@ def _sweep(leader: int) -> None:
         left = [pid for pid in _descendants() if pid != leader]
         if not left or time.monotonic() > deadline:
             return
-        for pid in left:
-            _kill(pid, signal.SIGKILL)
+        _signal_below(left, signal.SIGKILL)
         for pid in _children(os.getpid()):
             if pid != leader:
                 with contextlib.suppress(ChildProcessError):
@@ -1091,7 +1131,15 @@ def _declare_lost(ctl: str, record: Record) -> Record:
     status = _outcome(start or time.time(), "lost",
                       f"{why}; the job's outcome is unknown")
     status.update(start=start, walltime=None, cputime=None, maxrss_kib=None)
-    _write_atomic(os.path.join(ctl, "status.json"), status)
+    path = os.path.join(ctl, "status.json")
+    tmp = os.path.join(ctl, f".status.json.{os.getpid()}.lost")
+    _write_file(tmp, json.dumps(status).encode("utf-8"), os.O_CREAT | os.O_TRUNC)
+    try:
+        os.link(tmp, path)  # the first reader to get here decides; later ones read it
+    except FileExistsError:
+        status = _read_json(path)
+    finally:
+        _unlink(tmp)
     return status
 
 
