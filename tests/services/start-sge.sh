@@ -8,6 +8,10 @@
 #   * queue all.q (one slot per CPU, no load thresholds, shell_start_mode
 #     unix_behavior so a job script's #! line is honoured)
 #   * parallel environment smp (allocation_rule $pe_slots): qsub -pe smp N
+#   * consumable complexes for the job template: gpu (INT, consumable JOB: a
+#     request counts once per job, not per slot) and exclusive (BOOL, relop EXCL:
+#     a job asking exclusive=true has the host to itself); the exec host offers
+#     gpu=$LRMS_SGE_GPUS (default 2; no real devices) and exclusive=true
 #   * min_uid/min_gid 0 (root may run jobs), accounting flushed at once (qacct
 #     works as soon as a job ends), scheduler run every second and 1 s after
 #     each submit / job end
@@ -21,7 +25,8 @@
 # Writes the sourceable env file $LRMS_SGE_ENV (default /tmp/lrms-sge.env):
 #   SGE_ROOT=/var/lib/gridengine  SGE_CELL=default  (Debian's fixed layout;
 #   the Debian client tools find the cell without them, other tools may not)
-#   LRMS_SGE_HOST, LRMS_SGE_QUEUE=all.q, LRMS_SGE_PE=smp, LRMS_SGE_SLOTS
+#   LRMS_SGE_HOST, LRMS_SGE_QUEUE=all.q, LRMS_SGE_PE=smp, LRMS_SGE_SLOTS,
+#   LRMS_SGE_GPUS (the exec host's gpu capacity)
 # Use it with:  set -a; . /tmp/lrms-sge.env; set +a
 #
 # Environment: LRMS_SGE_ENV (/tmp/lrms-sge.env), SGE_START_TIMEOUT (60 s per step).
@@ -36,6 +41,7 @@ TIMEOUT=${SGE_START_TIMEOUT:-60}
 QUEUE=all.q
 PE=smp
 SLOTS=$(nproc)
+GPUS=${LRMS_SGE_GPUS:-2}
 export SGE_ROOT=/var/lib/gridengine
 export SGE_CELL=default
 COMMON=$SGE_ROOT/$SGE_CELL/common
@@ -169,12 +175,30 @@ done
 listed() { "$@" 2>/dev/null | grep -qx "$SGE_HOST"; }
 listed qconf -sh || quiet qconf -ah "$SGE_HOST" || fail "qconf -ah failed"
 listed qconf -ss || quiet qconf -as "$SGE_HOST" || fail "qconf -as failed"
+
+# complexes: name shortcut type relop requestable consumable default urgency
+qconf -sc >"$TMP/complexes" || fail "qconf -sc failed"
+cp "$TMP/complexes" "$TMP/complexes.old"
+for line in "gpu gpu INT <= YES JOB 0 0" "exclusive excl BOOL EXCL YES YES 0 1000"; do
+    awk -v n="${line%% *}" '$1 != n' "$TMP/complexes" >"$TMP/complexes.new"
+    echo "$line" >>"$TMP/complexes.new"
+    mv "$TMP/complexes.new" "$TMP/complexes"
+done
+diff -qw <(grep -v '^#' "$TMP/complexes.old" | tr -s ' ' | sort) \
+    <(grep -v '^#' "$TMP/complexes" | tr -s ' ' | sort) >/dev/null ||
+    quiet qconf -Mc "$TMP/complexes" || fail "qconf -Mc failed"
+
 if ! listed qconf -sel; then
     printf '%s\n' "hostname $SGE_HOST" "load_scaling NONE" "complex_values NONE" \
         "user_lists NONE" "xuser_lists NONE" "projects NONE" "xprojects NONE" \
         "usage_scaling NONE" "report_variables NONE" >"$TMP/exechost"
     quiet qconf -Ae "$TMP/exechost" || fail "qconf -Ae failed"
 fi
+HOST_COMPLEXES="exclusive=TRUE,gpu=$GPUS"
+live=$(qconf -se "$SGE_HOST" | awk '$1 == "complex_values" {print $2}')
+[ "$live" = "$HOST_COMPLEXES" ] ||
+    quiet qconf -rattr exechost complex_values "$HOST_COMPLEXES" "$SGE_HOST" ||
+    fail "qconf -rattr exechost complex_values failed"
 
 # set KEY=VALUE... in the SGE config dump $1 (replacing "\"-continued values)
 set_keys() {
@@ -302,7 +326,8 @@ LRMS_SGE_HOST=$SGE_HOST
 LRMS_SGE_QUEUE=$QUEUE
 LRMS_SGE_PE=$PE
 LRMS_SGE_SLOTS=$SLOTS
+LRMS_SGE_GPUS=$GPUS
 ENV
 mv -f "$ENV_FILE.tmp" "$ENV_FILE"
-say "cell up: $QUEUE@$SGE_HOST ($SLOTS slots), pe $PE"
+say "cell up: $QUEUE@$SGE_HOST ($SLOTS slots, gpu=$GPUS), pe $PE"
 say "environment: set -a; . $ENV_FILE; set +a   (SGE_ROOT=$SGE_ROOT SGE_CELL=$SGE_CELL)"
