@@ -3,12 +3,14 @@
 The guide opens with examples/minimal/lrms_mini_at.py verbatim (at most 80 lines) and its
 pyproject.toml; each excerpt marked ``<!-- excerpt: PATH -->`` is a run of PATH's lines;
 every Python block compiles.  The minimal backend runs jobs through the real atd
-(``start-atd.sh``) to their exit status, and cancels a queued and a running job."""
+(``start-atd.sh``) to their exit status, cancels a queued and a running job, and passes
+the conformance suite, loaded through the entry point its pyproject.toml declares."""
 
 from __future__ import annotations
 
 import os
 import re
+import subprocess
 import sys
 import textwrap
 import time
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import tomllib
+import yaml
 
 import lrms
 from lrms import Application, Job, State, TerminationReason
@@ -149,3 +152,31 @@ def test_cancel_stops_a_running_job(make_resource):
             break
         assert time.monotonic() < deadline, f"process group {group} still runs"
         time.sleep(0.1)
+
+
+def test_the_minimal_backend_passes_the_conformance_suite(atd, tmp_path):
+    """Found by its entry point: a dist-info as its pyproject.toml makes one, on the path."""
+    project = tomllib.loads((MINIMAL / "pyproject.toml").read_text())["project"]
+    site = tmp_path / "site"
+    info = site / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n")
+    entries = project["entry-points"]["lrms.backends"].items()
+    (info / "entry_points.txt").write_text(
+        "[lrms.backends]\n" + "".join(f"{name} = {target}\n" for name, target in entries))
+    config = tmp_path / "site.yaml"
+    config.write_text(yaml.safe_dump({"resources": {"here": {
+        "backend": "mini-at", "max_cores": 2, "max_cores_per_job": 1,
+        "max_memory_per_core": "1GiB", "max_walltime": "1h",
+        "architecture": [lrms.Arch.local().value], "spool": str(tmp_path / "spool"),
+    }}}))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(MINIMAL)])}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "lrms.testing", f"--lrms-config={config}",
+         "--lrms-resource", "here", "--lrms-timeout", "60", "-p", "no:cacheprovider", "-rfEs"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "(backend mini-at, lrms-mini-at 0.1.0)" in output, output
+    assert re.search(r"=+ \d+ passed in [\d.]+s( \([\d:]+\))? =+$", output.strip()), output
