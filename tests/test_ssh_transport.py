@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from lrms.auth import SshAuth
 from lrms.errors import AuthenticationError, HostKeyError, TransportError
-from lrms.transport.ssh import SshTransport, open_transport
+from lrms.transport.ssh import SshTransport, open_transport, workarounds
 
 pytestmark = pytest.mark.ssh
 
@@ -99,7 +99,8 @@ def server_pids(sshd, handle: SshTransport) -> set[int]:
 
 def kill_server_side(sshd, handle: SshTransport) -> None:
     for pid in server_pids(sshd, handle):
-        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # gone with the one killed before
+            os.kill(pid, signal.SIGKILL)
 
 
 def wait_until(condition, timeout=10.0):
@@ -199,6 +200,135 @@ def test_threads_share_one_connection(transport, remote_dir):
         thread.join(60)
     assert not errors
     assert transport.paramiko_transport is connection
+
+
+# -- key re-exchange (the paramiko #822 and #1115 workarounds) -----------------------------
+
+
+class KexLog(logging.Handler):
+    """Counts the key exchanges of one paramiko transport, and those paramiko started."""
+
+    def __init__(self, connection: paramiko.Transport) -> None:
+        super().__init__(logging.DEBUG)
+        self.switches = self.started_here = 0
+        name = f"lrms.test.kex.{uuid.uuid4().hex[:8]}"
+        connection.set_log_channel(name)
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.DEBUG)
+        logger.propagate = False
+        logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        self.switches += message.startswith("Switch to new keys")
+        self.started_here += message.startswith("Rekeying (hit")
+
+
+def test_one_gib_through_rekeys_while_commands_run(sshd, ssh_auth):
+    """1 GiB of stdin over one pooled connection while other threads run commands and the
+    keys are re-exchanged again and again: for the first half by paramiko itself (its
+    512 MiB trigger, lowered here to 16 MiB), then by the server (RekeyLimit 128M in
+    start-sshd.sh).  Every command succeeds; the connection is never dropped or replaced."""
+    handle = open_transport(sshd.host, sshd.port, ssh_auth)
+    connection = handle.paramiko_transport
+    kex = KexLog(connection)
+    connection.packetizer.REKEY_BYTES = 16 << 20
+    chunk = bytes(range(256)) * (1 << 18)  # 64 MiB
+    pumped, chats, errors = [], [], []
+    pumped_lock = threading.Lock()
+    pumping_done = threading.Event()
+
+    def pump():
+        for _ in range(8):
+            result = handle.run(["wc", "-c"], stdin=chunk, timeout=120)
+            assert result.stdout.split() == [str(len(chunk)).encode()], result
+            with pumped_lock:
+                pumped.append(len(chunk))
+                if len(pumped) == 8:  # half way: back to paramiko's default, the server's turn
+                    del connection.packetizer.REKEY_BYTES
+
+    def chat(n):
+        while not pumping_done.is_set():
+            result = handle.run(["sh", "-c", 'cat; echo "$1"', "sh", str(n)], stdin=b"in ")
+            assert result.stdout == f"in {n}\n".encode(), result
+            chats.append(n)
+
+    def guarded(work, *args):
+        try:
+            work(*args)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    pumps = [threading.Thread(target=guarded, args=(pump,)) for _ in range(2)]
+    chatters = [threading.Thread(target=guarded, args=(chat, n)) for n in range(3)]
+    try:
+        for thread in pumps + chatters:
+            thread.start()
+        for thread in pumps:
+            thread.join(80)
+        pumping_done.set()
+        for thread in chatters:
+            thread.join(10)
+        assert not [thread for thread in pumps + chatters if thread.is_alive()], "hung"
+        assert not errors
+        assert sum(pumped) == 1 << 30 and chats
+        assert handle.paramiko_transport is connection and connection.is_active()
+        assert kex.started_here >= 1, "paramiko started no key exchange"
+        assert kex.switches > kex.started_here, "the server started no key exchange"
+    finally:
+        pumping_done.set()
+        handle.close()
+
+
+def rekey(connection: paramiko.Transport) -> None:
+    with contextlib.suppress(EOFError, paramiko.SSHException):  # the connection closes
+        connection.renegotiate_keys()
+
+
+def test_stalled_key_exchange_fails_instead_of_hanging(sshd, ssh_auth):
+    """A key exchange the server never answers ends a command's wait like paramiko's own
+    send timeout does (clear_to_send_timeout), instead of blocking for ever."""
+    handle = open_transport(sshd.host, sshd.port, ssh_auth)
+    connection = handle.paramiko_transport
+    connection.clear_to_send_timeout = 1.0  # paramiko's default is 30 s
+    marker = f"{sshd.home}/lrms-kex-{uuid.uuid4().hex[:12]}"
+    outcome = []
+
+    def run():
+        try:
+            handle.run(["sh", "-c", 'touch "$1"; exec sleep 30', "sh", marker], timeout=4)
+        except TransportError as exc:
+            outcome.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    wait_until(lambda: os.path.exists(marker))
+    stopped = server_pids(sshd, handle)
+    try:
+        for pid in stopped:
+            os.kill(pid, signal.SIGSTOP)  # the server answers nothing from now on
+        threading.Thread(target=rekey, args=(connection,), daemon=True).start()
+        runner.join(30)
+        assert not runner.is_alive(), "run() hung in a key exchange that never ends"
+        assert outcome and "could not kill it: Key-exchange timed out" in str(outcome[0])
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+        runner.join(30)
+        handle.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(marker)
+
+
+def test_paramiko_members_are_checked():
+    assert workarounds.missing_members() == []
+    members = {paramiko.Channel: ("lock", "no_such_member"), paramiko.Transport: ("_nope",)}
+    assert workarounds.missing_members(members) == ["Channel.no_such_member", "Transport._nope"]
+    with pytest.raises(TransportError) as error:
+        workarounds.check_paramiko(members)
+    message = str(error.value)
+    assert f"paramiko {paramiko.__version__}" in message and "Channel.no_such_member" in message
+    assert "pip install 'paramiko>=3.4,<6'" in message
 
 
 # -- files ---------------------------------------------------------------------------------

@@ -123,6 +123,9 @@ AllowTcpForwarding yes
 # Tests open many connections at once.
 MaxStartups 100:30:200
 MaxSessions 50
+# Re-key every 128 MiB each way (OpenSSH's default for AES is 64 GiB), so the transport
+# tests see server-initiated key exchanges while data flows.
+RekeyLimit 128M
 LogLevel VERBOSE
 Subsystem sftp internal-sftp
 CFG
