@@ -151,12 +151,15 @@ def env(tmp_path: Path):
 @pytest.fixture(params=["default", "fallbacks"])
 def impl(request, monkeypatch):
     """Run a test with the fast paths and once more with the portable fallbacks
-    (fork+exec with an errno pipe, polling instead of sigtimedwait, no waitid).
+    (fork+exec with an errno pipe, polling instead of sigtimedwait, no waitid, a
+    /proc scan instead of the children files, kill() instead of pidfds).
     The launch()ed wrapper is a fork of this process, so it sees the flags."""
     if request.param == "fallbacks":
         monkeypatch.setattr(wrapper, "_USE_POSIX_SPAWN", False)
         monkeypatch.setattr(wrapper, "_HAVE_SIGTIMEDWAIT", False)
         monkeypatch.setattr(wrapper, "_HAVE_WAITID", False)
+        monkeypatch.setattr(wrapper, "_HAVE_CHILDREN_FILES", False)
+        monkeypatch.delattr(os, "pidfd_open", raising=False)
     return request.param
 
 
