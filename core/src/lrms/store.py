@@ -132,7 +132,7 @@ class JobStore:
     """Jobs by id, with the engine's bookkeeping (see :class:`~lrms.Job`).
 
     ``on_unreadable`` receives one message per unreadable row met (default: a
-    logged warning); :attr:`unreadable` maps their job ids to those messages.
+    logged warning); ``unreadable`` maps their job ids to those messages.
     """
 
     def __init__(
