@@ -191,7 +191,7 @@ class ShellcmdBackend(SandboxBackend):
         """
         if not jobs:
             return []
-        sandboxes = [posixpath.join(self.spool, "jobs", job.jobid) for job in jobs]
+        sandboxes = [self.sandbox_path(job.jobid) for job in jobs]
         if self.transport.is_local:
             pids = wrapper.find_all(sandboxes)
         else:
