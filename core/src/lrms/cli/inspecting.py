@@ -96,9 +96,11 @@ def resources(session: Session, args: argparse.Namespace) -> int:
                  "FREE/TOTAL", "QUEUED", "MINE RUN/QUEUED"), rows, colour))
     for entry in entries:
         if entry["error"]:
-            print(f"{entry['name']}: {paint('error', 'red', colour)}: {entry['error']}")
+            print(f"{terminal_text(entry['name'])}: {paint('error', 'red', colour)}: "
+                  f"{terminal_text(entry['error'])}")
         for note in (entry["status"] or {}).get("notes", ()):
-            print(f"{entry['name']}: {paint('note', 'yellow', colour)}: {note}")
+            print(f"{terminal_text(entry['name'])}: {paint('note', 'yellow', colour)}: "
+                  f"{terminal_text(note)}")
     return code
 
 
