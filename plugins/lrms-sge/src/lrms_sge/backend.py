@@ -8,9 +8,14 @@ every pending and running job (plus ``qstat -j`` for the reason of jobs in
 error); jobs that have left it are resolved with ``qacct -j``, all in one
 remote command, and then with the script's exit file.  Tables: :mod:`.parse`.
 
+The job template's fields become qsub arguments in :mod:`.template`; a held job
+is released with ``qrls -h u``.
+
 ``find_jobs`` looks a job up by its sandbox, its working directory (``qstat
 -j``), by the account string ``lrms_<jobid>`` it was submitted with (``qstat
 -j``, then ``qacct -A``), then by the job id its script recorded in the sandbox.
+A job that sets its own account (``account``, or ``-A`` in ``extra_args``) has no
+such tag: a finished one is found only by the id its script recorded.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from lrms.transport import CommandResult
 
 from .parse import (
     parse_cluster_slots,
+    parse_free_consumable,
     parse_job_counts,
     parse_qacct,
     parse_qacct_accounts,
@@ -48,6 +54,7 @@ from .parse import (
     parse_qstat_xml,
     parse_qsub_terse,
 )
+from .template import TEMPLATE_FIELDS, UTC, template_args
 
 __all__ = ["SgeBackend", "account", "job_name"]
 
@@ -99,15 +106,25 @@ class SgeBackend(BatchBackend):
                "The complex counts per slot (Grid Engine's rule for limits and YES "
                "consumables): requested_memory is divided by the cores. False for a "
                "consumable defined per JOB."),
+        Option("gpu_complex", "string", "gpu",
+               "Consumable complex that carries requested_gpus (qsub -l NAME=N); empty: GPU "
+               "requests are refused."),
+        Option("gpu_per_slot", "boolean", False,
+               "The GPU complex is consumable YES (counted per slot): requested_gpus is divided "
+               "by the slots and refused if it does not divide. False for consumable JOB."),
+        Option("exclusive_complex", "string", "",
+               "BOOL complex with relop EXCL that gives a job its host to itself (qsub -l "
+               "NAME=true) for exclusive; empty: exclusive is refused."),
         Option("accounting_wait", "duration", "3s",
                "How long to keep asking qacct for a job that has just left qstat (its "
                "record is written up to accounting_flush_time after it ends)."),
-        *command_options("qsub", "qstat", "qacct", "qdel"),
+        *command_options("qsub", "qstat", "qacct", "qdel", "qrls"),
     )
     #: Keys an Application may set in ``extra={"sge": {...}}`` (override the resource's).
     app_options: ClassVar[tuple[str, ...]] = ("queue", "project", "pe", "extra_args")
     #: The id qsub printed, recorded by the job script.
     native_id_variable = "$JOB_ID"
+    template_fields = TEMPLATE_FIELDS
 
     # -- submission ------------------------------------------------------------
 
@@ -115,46 +132,56 @@ class SgeBackend(BatchBackend):
                        script: str) -> Submission:
         """``qsub -terse`` with every request as an argument, then the script."""
         options = self.job_options(app)
-        cores = app.requested_cores
+        slots = app.tasks_per_node * app.requested_cores
+        # -w e refuses what no queue could ever run; but it counts an EXCL complex as taken
+        # by the jobs running now, so an exclusive job is only warned about (-w w).
         argv = [
             self.command("qsub"), "-terse", "-N", job_name(app.jobname or "job"), "-C", "",
             "-wd", sandbox, "-o", posixpath.join(sandbox, CONTROL, "scheduler.out"),
-            "-j", "y", "-w", "e", "-S", "/bin/bash",
+            "-j", "y", "-w", "w" if app.exclusive else "e", "-S", "/bin/bash",
         ]
-        if cores > 1:
+        if slots > 1:
             if not options["pe"]:
                 raise SubmissionRefused(
-                    f"resource {self.resource.name}: job {app.jobname!r} needs {cores} cores "
+                    f"resource {self.resource.name}: job {app.jobname!r} needs {slots} slots "
                     "but no parallel environment is configured: set the 'pe' option (see "
                     "qconf -spl)")
-            argv += ["-pe", options["pe"], str(cores)]
+            argv += ["-pe", options["pe"], str(slots)]
         if app.requested_walltime is not None:
             argv += ["-l", f"h_rt={app.requested_walltime.to_hms()}"]
         complex_name = options["memory_complex"]
         if app.requested_memory is not None and complex_name:
             memory = app.requested_memory
             if options["memory_per_slot"]:
-                memory = memory.per(cores)
+                memory = memory.per(slots)
             argv += ["-l", f"{complex_name}={memory.to_sge()}"]
         if options["queue"]:
             argv += ["-q", options["queue"]]
         if options["project"]:
             argv += ["-P", options["project"]]
+        argv += template_args(app, options, self.resource.name)
         free_form = options["extra_args"]
         if "-t" in free_form:
             raise SubmissionRefused(
                 f"resource {self.resource.name}: job {app.jobname!r}: array jobs (qsub -t) "
                 "are not supported; submit one lrms Job per task")
         tag = account(job)
-        if tag and "-A" not in free_form:  # (a -A of the user's wins)
+        if tag and not app.account and "-A" not in free_form:  # (the user's account wins)
             argv += ["-A", tag]
-        return Submission([*argv, *free_form, script])
+        prefix = UTC if app.earliest_start is not None else ()
+        return Submission([*prefix, *argv, *free_form, script])
 
     def parse_job_id(self, result: CommandResult) -> str:
         return parse_qsub_terse(result.text)
 
     def cancel_command(self, job: Job) -> list[str]:
         return [self.command("qdel"), job.native_id or ""]
+
+    @hookimpl
+    def release_job(self, job: Job) -> bool:
+        """``qrls -h u``: lift the user hold a job was submitted with (``hold``)."""
+        self.check([self.command("qrls"), "-h", "u", job.native_id or ""])
+        return True
 
     def cancel_gone(self, result: CommandResult) -> bool:
         """qdel of a job that has ended: the next update reads its outcome."""
@@ -274,15 +301,20 @@ class SgeBackend(BatchBackend):
 
     @hookimpl
     def get_resource_status(self) -> ResourceStatus:
-        """Slots of the usable queue instances and everyone's jobs, from ``qstat -f -xml``."""
+        """Slots of the usable queue instances, GPUs left (``gpu_complex``) and everyone's
+        jobs, from ``qstat -f -F GPU_COMPLEX -xml``."""
         queue = self.resource.options.get("queue")
-        argv = [self.command("qstat"), "-f", "-xml", "-u", "*", *(["-q", queue] if queue else [])]
+        gpu = self.resource.options.get("gpu_complex")
+        argv = [self.command("qstat"), "-f", *(["-F", gpu] if gpu else []), "-xml", "-u", "*",
+                *(["-q", queue] if queue else [])]
         text = self.check(argv).text
         used, total = self._parse(parse_cluster_slots, text)
         counts = self._parse(lambda text: parse_job_counts(text, self.login_user), text)
+        gpus = self._parse(lambda text: parse_free_consumable(text, gpu), text) if gpu else None
         return ResourceStatus(
             free_slots=max(0, total - used), total_slots=total, user_run=counts.user_running,
-            user_queued=counts.user_queued, queued=counts.queued, running=counts.running)
+            user_queued=counts.user_queued, queued=counts.queued, running=counts.running,
+            details={} if gpus is None else {"free_gpus": gpus})
 
 
 def _newest(pairs: Iterable[tuple[str, Job | None]]) -> dict[str, str]:

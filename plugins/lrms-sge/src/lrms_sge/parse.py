@@ -103,6 +103,7 @@ __all__ = [
     "expand_task_ranges",
     "map_state",
     "parse_cluster_slots",
+    "parse_free_consumable",
     "parse_job_counts",
     "parse_qacct",
     "parse_qacct_accounts",
@@ -287,6 +288,31 @@ def parse_cluster_slots(text: str) -> tuple[int, int]:
             name = queue.findtext("name")
             raise ValueError(f"qstat -f -xml: non-numeric slot count in queue {name!r}") from None
     return used, total
+
+
+def parse_free_consumable(text: str, name: str) -> int | None:
+    """What is left of consumable ``name`` on the usable hosts, from ``qstat -f -F NAME -xml``
+    (None if no queue instance shows it).
+
+    Each ``Queue-List`` shows ``<resource name=NAME>`` with the amount still free to it
+    (a host's, or a queue's if lower); a host in several queues counts once, with the
+    least it shows.
+    """
+    root = _xml_root(text, "qstat -f -F -xml")
+    free: dict[str, float] = {}
+    for queue in root.iter("Queue-List"):
+        if set((queue.findtext("state") or "").strip()) & _UNUSABLE_QUEUE:
+            continue
+        host = (queue.findtext("name") or "").partition("@")[2]
+        for resource in queue.iter("resource"):
+            if resource.get("name") == name:
+                try:
+                    value = float(resource.text or "")
+                except ValueError:
+                    raise ValueError(f"qstat -f -F {name} -xml: non-numeric value "
+                                     f"{resource.text!r} in {queue.findtext('name')!r}") from None
+                free[host] = min(value, free.get(host, value))
+    return int(sum(free.values())) if free else None
 
 
 # ---------------------------------------------------------------------------------------
