@@ -15,6 +15,7 @@ from .arch import Arch
 from .auth import Auth, SshAuth, authenticated
 from .backends import BackendInfo, list_backends
 from .config import Config, load_config
+from .dependency import Dependency
 from .engine import Engine, Round
 from .errors import (
     AuthenticationError,
@@ -59,6 +60,7 @@ __all__ = [
     "CommandFailed",
     "Config",
     "ConfigError",
+    "Dependency",
     "Duration",
     "Engine",
     "HostKeyError",

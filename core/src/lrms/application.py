@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import posixpath
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Union
 
 from .arch import Arch
+from .dependency import Dependency
 from .quantity import Duration, Memory
 
-__all__ = ["Application", "sandbox_name"]
+__all__ = ["CORE_FIELDS", "EMAIL_EVENTS", "LAUNCHERS", "TEMPLATE_FIELDS", "Application",
+           "sandbox_name"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -36,6 +39,18 @@ def sandbox_name(name: str, what: str = "file name") -> str:
     return normal
 
 
+#: The portable job template: fields a backend maps to its scheduler or refuses.
+TEMPLATE_FIELDS = (
+    "workdir", "stdin", "requested_gpus", "account", "qos", "reservation", "email",
+    "email_events", "hold", "earliest_start", "after", "nodes", "tasks_per_node", "exclusive",
+    "constraint", "launcher",
+)
+#: Template fields the core handles for every backend (job script, wrapper, staging).
+CORE_FIELDS = frozenset({"workdir", "stdin", "launcher"})
+EMAIL_EVENTS = ("begin", "end", "fail")
+LAUNCHERS = ("srun", "mpirun", "mpiexec")
+
+
 def _is_url(text: str) -> bool:
     head, sep, _ = text.partition("://")
     return bool(sep) and head.isidentifier()
@@ -51,6 +66,13 @@ class Application:
     are sandbox names fetched back by ``get_results``.  ``requested_memory`` is
     the total for the whole job.  ``extra`` holds per-backend options keyed by
     backend name, e.g. ``{"slurm": {"partition": "debug"}}``.
+
+    The job template (``TEMPLATE_FIELDS``, see ``docs/job-template.md``):
+    ``requested_cores`` are per task, ``requested_gpus`` per node;
+    ``workdir`` is the directory on the resource the program runs in (None:
+    the sandbox); ``after`` holds :class:`~lrms.Dependency` entries;
+    ``earliest_start`` is a POSIX time.  A backend that cannot map a field set
+    to other than its default refuses the job before anything is sent.
     """
 
     arguments: Sequence[str]
@@ -67,6 +89,21 @@ class Application:
     requested_walltime: Duration | None = None
     requested_architecture: Arch | None = None
     extra: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    workdir: str | None = None
+    requested_gpus: int = 0
+    account: str | None = None
+    qos: str | None = None
+    reservation: str | None = None
+    email: str | None = None
+    email_events: tuple[str, ...] = ()
+    hold: bool = False
+    earliest_start: float | None = None
+    after: tuple[Dependency, ...] = ()
+    nodes: int = 1
+    tasks_per_node: int = 1
+    exclusive: bool = False
+    constraint: str | None = None
+    launcher: str | None = None
 
     def __init__(
         self,
@@ -85,6 +122,21 @@ class Application:
         requested_walltime: Duration | str | int | None = None,
         requested_architecture: Arch | str | None = None,
         extra: Mapping[str, Mapping[str, Any]] | None = None,
+        workdir: str | None = None,
+        requested_gpus: int = 0,
+        account: str | None = None,
+        qos: str | None = None,
+        reservation: str | None = None,
+        email: str | None = None,
+        email_events: Sequence[str] | str = (),
+        hold: bool = False,
+        earliest_start: float | None = None,
+        after: Sequence[Dependency | str | Mapping[str, Any]] = (),
+        nodes: int = 1,
+        tasks_per_node: int = 1,
+        exclusive: bool = False,
+        constraint: str | None = None,
+        launcher: str | None = None,
     ) -> None:
         if isinstance(arguments, (str, bytes)) or not isinstance(arguments, Sequence):
             raise TypeError(
@@ -94,11 +146,11 @@ class Application:
         argv = [str(a) if isinstance(a, os.PathLike) else a for a in arguments]
         if not argv or not all(isinstance(a, str) for a in argv) or not argv[0]:
             raise ValueError(f"Application needs a non-empty argv list of strings, got {argv!r}")
-        if isinstance(requested_cores, bool) or not isinstance(requested_cores, int) or (
-            requested_cores < 1
-        ):
-            raise ValueError(f"requested_cores must be a positive int, got {requested_cores!r}")
         set_ = object.__setattr__
+        for name, count, least in (("requested_cores", requested_cores, 1),
+                                   ("requested_gpus", requested_gpus, 0), ("nodes", nodes, 1),
+                                   ("tasks_per_node", tasks_per_node, 1)):
+            set_(self, name, _count(name, count, least))
         set_(self, "arguments", tuple(argv))
         set_(self, "inputs", _normalise_inputs(inputs or {}))
         outputs = [outputs] if isinstance(outputs, str) else outputs  # one name, not its chars
@@ -115,7 +167,6 @@ class Application:
                 raise ValueError(f"environment variable {key} must be a string without NUL")
         set_(self, "environment", env)
         set_(self, "jobname", jobname or posixpath.basename(argv[0]) or "job")
-        set_(self, "requested_cores", requested_cores)
         set_(self, "requested_memory", _requested(
             "requested_memory", Memory.positive, requested_memory))
         set_(self, "requested_walltime", _requested(
@@ -123,6 +174,44 @@ class Application:
         set_(self, "requested_architecture",
              None if requested_architecture is None else Arch(requested_architecture))
         set_(self, "extra", {str(k): dict(v) for k, v in (extra or {}).items()})
+        set_(self, "workdir", None if workdir is None else _workdir(workdir))
+        for name, word in (("account", account), ("qos", qos), ("reservation", reservation),
+                           ("email", email), ("constraint", constraint)):
+            set_(self, name, None if word is None else _word(name, word))
+        set_(self, "email_events", _email_events(email_events))
+        if self.email_events and self.email is None:
+            raise ValueError("email_events needs an email address to send the notices to")
+        for name, flag in (("hold", hold), ("exclusive", exclusive)):
+            if not isinstance(flag, bool):
+                raise ValueError(f"{name} must be true or false, got {flag!r}")
+            set_(self, name, flag)
+        set_(self, "earliest_start", None if earliest_start is None else _time(earliest_start))
+        if isinstance(after, (str, Mapping, Dependency)):
+            after = [after]
+        try:
+            set_(self, "after", tuple(dict.fromkeys(Dependency.of(d) for d in after)))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"after: {exc}") from None
+        if launcher is not None and launcher not in LAUNCHERS:
+            raise ValueError(
+                f"launcher must be one of {', '.join(LAUNCHERS)}, got {launcher!r}")
+        set_(self, "launcher", launcher)
+
+    def template_requests(self) -> dict[str, Any]:
+        """The job-template fields (``TEMPLATE_FIELDS``) set to other than their default."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        return {name: getattr(self, name) for name in TEMPLATE_FIELDS
+                if getattr(self, name) != defaults[name]}
+
+    @property
+    def total_cores(self) -> int:
+        """Cores of the whole job: nodes x tasks per node x cores per task."""
+        return self.nodes * self.tasks_per_node * self.requested_cores
+
+    @property
+    def total_gpus(self) -> int:
+        """GPUs of the whole job (``requested_gpus`` is per node)."""
+        return self.nodes * self.requested_gpus
 
     def options_for(self, backend: str) -> dict[str, Any]:
         """This application's extra options for one backend (empty if none)."""
@@ -154,6 +243,21 @@ class Application:
             "requested_architecture": None if self.requested_architecture is None
             else self.requested_architecture.value,
             "extra": {k: dict(v) for k, v in self.extra.items()},
+            "workdir": self.workdir,
+            "requested_gpus": self.requested_gpus,
+            "account": self.account,
+            "qos": self.qos,
+            "reservation": self.reservation,
+            "email": self.email,
+            "email_events": list(self.email_events),
+            "hold": self.hold,
+            "earliest_start": self.earliest_start,
+            "after": [dependency.to_dict() for dependency in self.after],
+            "nodes": self.nodes,
+            "tasks_per_node": self.tasks_per_node,
+            "exclusive": self.exclusive,
+            "constraint": self.constraint,
+            "launcher": self.launcher,
         }
 
     @classmethod
@@ -165,6 +269,44 @@ class Application:
         if fields.get("requested_walltime") is not None:
             fields["requested_walltime"] = Duration(float(fields["requested_walltime"]))
         return cls(arguments, **fields)
+
+
+def _count(name: str, value: Any, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        kind = "a positive int" if least else "an int of at least 0"
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
+    return value
+
+
+def _word(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value or not value.isprintable() or any(
+            c.isspace() for c in value):
+        raise ValueError(f"{name} must be a non-empty word without spaces, got {value!r}")
+    return value
+
+
+def _workdir(value: Any) -> str:
+    if not isinstance(value, str) or not value.isprintable() or not (
+            value.startswith("/") or value == "~" or value.startswith("~/")):
+        raise ValueError(
+            f"workdir must be an absolute directory on the resource or ~/..., got {value!r}")
+    return value
+
+
+def _email_events(value: Sequence[str] | str) -> tuple[str, ...]:
+    events = (value.split(",") if value else []) if isinstance(value, str) else list(value)
+    for event in events:
+        if event not in EMAIL_EVENTS:
+            raise ValueError(
+                f"email_events must be among {', '.join(EMAIL_EVENTS)}, got {event!r}")
+    return tuple(event for event in EMAIL_EVENTS if event in events)
+
+
+def _time(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
+            value) or value < 0:
+        raise ValueError(f"earliest_start must be a POSIX time in seconds, got {value!r}")
+    return float(value)
 
 
 def _requested(name: str, positive: Callable[[Any], Any], value: Any) -> Any:

@@ -39,6 +39,8 @@ CORE_OPTIONS = (
     Option("max_walltime", "duration", required=True, help="Longest walltime a job may request."),
     Option("architecture", "list of strings", required=True,
            help="Architectures offered, e.g. [x86_64]."),
+    Option("max_gpus_per_job", "integer", 0,
+           "GPUs one job may request in all (0: the resource has no GPUs)."),
 )
 SSH_AUTH_OPTIONS = (
     Option("type", "string", required=True, help="Kind of credentials.", choices=("ssh", "none")),
@@ -135,6 +137,9 @@ class Config:
                 kind.positive(section[key])
             except ValueError as exc:
                 raise self._error(section, key, str(exc), prefix) from None
+        if values["max_gpus_per_job"] < 0:
+            raise self._error(section, "max_gpus_per_job",
+                              f"expected 0 or more, got {values['max_gpus_per_job']}", prefix)
         if values["max_cores_per_job"] > values["max_cores"]:
             raise self._error(section, "max_cores_per_job",
                               f"{values['max_cores_per_job']} is more than max_cores "

@@ -18,8 +18,9 @@ they must not implement an operation outright.
 
 ``API_VERSION`` is this contract's version: a backend declares the versions
 it supports in its ``lrms_api`` class attribute (default: any ``1.x``).
-A minor version only adds optional hooks (1.1 added :func:`find_jobs`); a
-major version changes or removes something a backend relies on.
+A minor version only adds optional hooks (1.1 added :func:`find_jobs`, 1.2
+:func:`release_job`); a major version changes or removes something a backend
+relies on.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from .status import ResourceStatus
 
 PROJECT = "lrms"
-API_VERSION = "1.1"
+API_VERSION = "1.2"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
@@ -81,6 +82,15 @@ def find_jobs(resource: LRMS, jobs: Sequence[Job]) -> list[bool]:  # type: ignor
     fill in what ``submit_job`` would have (``native_id``, ``sandbox``,
     ``backend_data``) for each job found.  A job not found was never accepted:
     the caller may submit it again, so a backend must not miss one it knows.
+    """
+
+
+@hookspec(firstresult=True)
+def release_job(resource: LRMS, job: Job) -> bool:  # type: ignore[empty-body]
+    """Release a job submitted held (``app.hold``); return True once the request is made.
+
+    *Optional* (API 1.2): only a backend that lists ``hold`` in its
+    ``template_fields`` implements it (the engine holds jobs for the others).
     """
 
 
@@ -176,13 +186,14 @@ class HookCalls(Protocol):
     """What calling the hooks through a resource's relay (:attr:`LRMS.hook`) returns.
 
     An operation (``firstresult``) returns its backend's answer; an event returns
-    one answer per plugin (None for each); ``find_jobs`` returns None when no
-    plugin implements it.  Arguments are passed by keyword.
+    one answer per plugin (None for each); an optional operation returns None
+    when no plugin implements it.  Arguments are passed by keyword.
     """
 
     def submit_job(self, *, resource: LRMS, app: Application, job: Job) -> Job: ...
     def update_job_states(self, *, resource: LRMS, jobs: Sequence[Job]) -> list[State]: ...
     def find_jobs(self, *, resource: LRMS, jobs: Sequence[Job]) -> list[bool] | None: ...
+    def release_job(self, *, resource: LRMS, job: Job) -> bool | None: ...
     def cancel_job(self, *, resource: LRMS, job: Job) -> bool: ...
     def get_results(self, *, resource: LRMS, job: Job, download_dir: str, overwrite: bool,
                     changed_only: bool) -> list[str]: ...
@@ -208,5 +219,5 @@ OPERATIONS = (
 )
 """The operations every backend implements."""
 
-OPTIONAL_OPERATIONS = ("find_jobs",)
+OPTIONAL_OPERATIONS = ("find_jobs", "release_job")
 """Operations a backend may leave out; the facade says so when one is called."""

@@ -7,6 +7,7 @@ and fires the event hooks.
 
 from __future__ import annotations
 
+import datetime
 import inspect
 import logging
 import os
@@ -16,7 +17,7 @@ from typing import IO, Any, cast
 import pluggy
 
 from . import hookspecs
-from .application import Application, sandbox_name
+from .application import CORE_FIELDS, Application, sandbox_name
 from .arch import Arch
 from .auth import Auth, SshAuth
 from .backends import load_backend_class, missing_methods
@@ -57,6 +58,7 @@ class LRMS:
     ``backend`` is an entry-point name (``"shellcmd"``) or a backend class;
     ``transport`` is ``"local"``, ``"ssh"`` (with ``frontend``, optional
     ``port`` and an :class:`~lrms.auth.SshAuth`) or a :class:`Transport`.
+    ``max_gpus_per_job`` is the GPUs one job may request in all (0: none).
     The remaining keyword arguments are the backend's options, checked
     against its declared ``options``.
     """
@@ -75,6 +77,7 @@ class LRMS:
         transport: str | Transport = "local",
         frontend: str | None = None,
         port: int | None = None,
+        max_gpus_per_job: int = 0,
         **extra_args: Any,
     ) -> None:
         if isinstance(architecture, (str, Arch)):
@@ -86,6 +89,12 @@ class LRMS:
         for label, value in (("max_cores", max_cores), ("max_cores_per_job", max_cores_per_job)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"resource {name}: {label} must be a positive int, got {value!r}")
+        if isinstance(max_gpus_per_job, bool) or not isinstance(max_gpus_per_job, int) or (
+                max_gpus_per_job < 0):
+            raise ValueError(
+                f"resource {name}: max_gpus_per_job must be an int of at least 0, got "
+                f"{max_gpus_per_job!r}")
+        self._max_gpus_per_job = max_gpus_per_job
         if max_cores_per_job > max_cores:
             raise ValueError(
                 f"resource {name}: max_cores_per_job ({max_cores_per_job}) exceeds "
@@ -177,6 +186,16 @@ class LRMS:
         return self._max_walltime
 
     @property
+    def max_gpus_per_job(self) -> int:
+        return self._max_gpus_per_job
+
+    @property
+    def template_fields(self) -> frozenset[str]:
+        """The job-template fields this resource's backend maps (see :meth:`check_request`)."""
+        fields: frozenset[str] = getattr(self.backend, "template_fields", frozenset())
+        return fields
+
+    @property
     def auth(self) -> Auth | None:
         return self._auth
 
@@ -212,18 +231,30 @@ class LRMS:
     # -- checks --------------------------------------------------------------
 
     def check_request(self, app: Application) -> None:
-        """Raise :class:`LimitExceeded` if ``app`` asks for more than this resource allows."""
+        """Raise :class:`LimitExceeded` if ``app`` asks for more than this resource allows.
+
+        Totals are compared with the limits (cores of all tasks on all nodes,
+        GPUs of all nodes).  A job-template field set to other than its default
+        that the backend does not map (``Backend.template_fields``; the core
+        handles ``CORE_FIELDS``) is refused, as is an ``after`` entry without a
+        native id for a backend that maps ``after``.
+        """
+        self._check_template(app)
         problems = []
-        if app.requested_cores > self.max_cores_per_job:
+        cores = app.total_cores
+        if cores > self.max_cores_per_job:
             problems.append(
-                f"{app.requested_cores} cores requested, max_cores_per_job is "
+                f"{cores} cores requested{_per_task(app)}, max_cores_per_job is "
                 f"{self.max_cores_per_job}")
-        limit = self.max_memory_per_core * app.requested_cores
+        limit = self.max_memory_per_core * cores
         if app.requested_memory is not None and app.requested_memory > limit:
             problems.append(
                 f"{app.requested_memory} memory requested, the limit for "
-                f"{app.requested_cores} core(s) is {limit} "
+                f"{cores} core(s) is {limit} "
                 f"(max_memory_per_core {self.max_memory_per_core})")
+        if app.total_gpus > self.max_gpus_per_job:
+            problems.append(
+                f"{app.total_gpus} GPUs requested, max_gpus_per_job is {self.max_gpus_per_job}")
         if app.requested_walltime is not None and app.requested_walltime > self.max_walltime:
             problems.append(
                 f"walltime {app.requested_walltime} requested, max_walltime is "
@@ -236,6 +267,23 @@ class LRMS:
         if problems:
             raise LimitExceeded(
                 f"resource {self.name} refuses job {app.jobname!r}: " + "; ".join(problems))
+
+    def _check_template(self, app: Application) -> None:
+        mapped = self.template_fields | CORE_FIELDS
+        for field, value in app.template_requests().items():
+            if field not in mapped:
+                raise LimitExceeded(
+                    f"resource {self.name} (backend {self.backend_name}) cannot honour "
+                    f"{field}={_shown(field, value)} of job {app.jobname!r}: "
+                    f"{self.backend_name} has no such request; remove it or choose another "
+                    "resource")
+        for dependency in app.after:
+            if dependency.native_id is None:
+                raise LimitExceeded(
+                    f"resource {self.name} (backend {self.backend_name}) cannot honour "
+                    f"after={dependency} of job {app.jobname!r}: {self.backend_name} needs the "
+                    "native id of the job waited for; give Dependency(..., native_id=...) or "
+                    "submit through the engine")
 
     def _check_inputs(self, app: Application) -> None:
         for source in app.local_inputs():
@@ -360,6 +408,19 @@ class LRMS:
         answers = dict(zip((id(job) for job in asked), found, strict=True))
         return [bool(answers.get(id(job), True)) for job in jobs]
 
+    def release_job(self, job: Job) -> None:
+        """Release a job submitted held (``app.hold``) so the scheduler may start it."""
+        self._check_open()
+        if not self.can("release_job"):
+            raise BackendError(
+                f"backend {self.backend_name!r} of resource {self.name} cannot release held jobs "
+                "(it does not implement release_job, plugin API 1.2)")
+        if job.state not in (State.SUBMITTED, State.STOPPED):
+            raise InvalidJobState(
+                f"job {job.jobid} is {job.state.value}: only a queued held job can be released")
+        self._check_own(job)
+        self.hook.release_job(resource=self, job=job)
+
     def cancel_job(self, job: Job) -> None:
         """Cancel a queued or running job (a terminated one is left as it is)."""
         self._check_open()
@@ -462,6 +523,24 @@ class LRMS:
             name, values.pop("architecture"), values.pop("max_cores"),
             values.pop("max_cores_per_job"), values.pop("max_memory_per_core"),
             values.pop("max_walltime"), auth, **values)
+
+
+def _per_task(app: Application) -> str:
+    if app.nodes == 1 and app.tasks_per_node == 1:
+        return ""
+    return (f" ({app.nodes} node(s) x {app.tasks_per_node} task(s) x {app.requested_cores} "
+            "core(s))")
+
+
+def _shown(field: str, value: Any) -> str:
+    """A template value as a user writes it: ``a,b`` for lists, ``true`` for flags."""
+    if field == "earliest_start":
+        return datetime.datetime.fromtimestamp(value).astimezone().isoformat(timespec="seconds")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(str(item) for item in value)
+    return str(value)
 
 
 def check_backend(name: str) -> str | None:

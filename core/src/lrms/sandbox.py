@@ -40,11 +40,14 @@ class Backend:
     """Base of backends: keeps the resource, declares options and the plugin API.
 
     ``options`` lists the YAML keys this backend accepts beyond the core ones;
-    ``lrms_api`` the plugin API major versions it supports (comma-separated).
+    ``lrms_api`` the plugin API major versions it supports (comma-separated);
+    ``template_fields`` the job-template fields (``Application.template_requests``)
+    it maps to its scheduler: the facade refuses a job that sets any other.
     """
 
     name: ClassVar[str] = ""
     options: ClassVar[Sequence[Option]] = ()
+    template_fields: ClassVar[frozenset[str]] = frozenset()
     lrms_api: ClassVar[str] = "1"
 
     def __init__(self, resource: LRMS) -> None:

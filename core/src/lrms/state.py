@@ -37,6 +37,7 @@ class TerminationReason(str, enum.Enum):
     NODE_FAILURE = "node_failure"            # the node or the scheduler failed the job
     SUBMISSION_FAILED = "submission_failed"  # never ran: rejected, or could not start
     LOST = "lost"                            # its supervisor died: the outcome is not known
+    DEPENDENCY_FAILED = "dependency_failed"  # never ran: a job it waited for did not succeed
     UNKNOWN = "unknown"                      # the resource did not say
 
     def __str__(self) -> str:
