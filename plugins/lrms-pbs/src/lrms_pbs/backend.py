@@ -49,6 +49,7 @@ from .parse import (
     short_id,
     split_tracejob,
 )
+from .template import TEMPLATE_FIELDS, UTC, queue, refusal, resource_args, template_args
 
 __all__ = ["PbsBackend"]
 
@@ -90,6 +91,7 @@ class PbsBackend(BatchBackend):
     name: ClassVar[str] = "pbs"
     scheduler: ClassVar[str] = "PBS"
     app_options: ClassVar[tuple[str, ...]] = ("queue", "account", "project", "extra_args")
+    template_fields = TEMPLATE_FIELDS
     #: The id qsub printed, an array's for its subjobs (1234[7].server -> 1234[].server),
     #: recorded by the job script; Slurm's Torque wrappers set no PBS_JOBID.
     native_id_variable: ClassVar[str | None] = (
@@ -110,7 +112,7 @@ class PbsBackend(BatchBackend):
         Option("tracejob_days", "integer", 3,
                "Days of server logs tracejob searches for a finished job qstat no "
                "longer lists; 0 disables tracejob."),
-        *command_options("qsub", "qstat", "qdel", "pbsnodes", "tracejob"),
+        *command_options("qsub", "qstat", "qdel", "qrls", "pbsnodes", "tracejob"),
     )
 
     def __init__(self, resource: Any) -> None:
@@ -141,28 +143,21 @@ class PbsBackend(BatchBackend):
                             "no projects (its qsub -P is a proxy user); use account")
         return merged
 
-    def _resource_args(self, app: Application) -> list[str]:
-        """The ``-l`` arguments for cores, memory (per job) and walltime."""
-        cores, memory, walltime = (
-            app.requested_cores, app.requested_memory, app.requested_walltime)
-        if self.flavour == "pbspro":
-            select = f"select=1:ncpus={cores}" + (f":mem={memory.to_pbs()}" if memory else "")
-            return ["-l", select, *(["-l", f"walltime={walltime.to_hms()}"] if walltime else [])]
-        # Torque: one -l (Slurm's wrapper keeps only the last -l it is given)
-        parts = [f"nodes=1:ppn={cores}"]
-        parts += [f"mem={memory.to_pbs()}"] if memory else []
-        parts += [f"walltime={walltime.to_hms()}"] if walltime else []
-        return ["-l", ",".join(parts)]
-
     def submit_command(self, app: Application, job: Job, sandbox: str,
                        script: str) -> Submission:
         options = self._job_options(app)
+        refused = refusal(self.resource.name, app, self.flavour)
         argv = [self.command("qsub"), "-N", legal_job_name(app.jobname or "job", self.flavour),
                 "-S", "/bin/bash", "-j", "oe", "-o", posixpath.join(sandbox, CONTROL, "pbs.out")]
-        for flag, key in (("-q", "queue"), ("-A", "account"), ("-P", "project")):
-            if options[key]:
-                argv += [flag, str(options[key])]
-        return Submission([*argv, *self._resource_args(app), *options["extra_args"], script])
+        destinations = (("-q", queue(app, options, self.flavour)),
+                        ("-A", app.account or options["account"]), ("-P", options["project"]))
+        for flag, value in destinations:
+            if value:
+                argv += [flag, str(value)]
+        argv += [*resource_args(app, self.flavour, refused),
+                 *template_args(app, self.flavour, refused)]
+        prefix = UTC if app.earliest_start is not None else ()
+        return Submission([*prefix, *argv, *options["extra_args"], script])
 
     def parse_job_id(self, result: CommandResult) -> str:
         return parse_qsub_id(result.text)
@@ -281,6 +276,14 @@ class PbsBackend(BatchBackend):
 
     def cancel_command(self, job: Job) -> list[str]:
         return [self.command("qdel"), job.native_id or ""]
+
+    @hookimpl
+    def release_job(self, job: Job) -> bool:
+        """``qrls``: lift the user hold a job was submitted with (``hold``)."""
+        result = self.transport.run([self.command("qrls"), job.native_id or ""])
+        if result.returncode != 0:
+            raise self._failure(result, result.error_text or result.text.strip())
+        return True
 
     def cancel_gone(self, result: CommandResult) -> bool:
         """qdel of a job that has already ended: it says so, or says nothing."""
