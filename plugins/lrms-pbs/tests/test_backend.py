@@ -204,7 +204,7 @@ def test_refused_submission_keeps_the_scheduler_message(resource, tmp_path):
     assert os.listdir(tmp_path / "spool" / "jobs") == []
 
 
-def test_resource_status(resource, submitted):
+def test_resource_status(resource, submitted, slurm):
     job = submitted(short(["sleep", "60"]))
     wait(resource, [job], until=(State.RUNNING, State.TERMINATED))
     status = resource.get_resource_status()
@@ -213,7 +213,8 @@ def test_resource_status(resource, submitted):
     assert status.user_run >= 1                   # this job (jobs run as this user)
     assert status.running is not None and status.running >= 1
     assert status.queued >= 0 and status.user_queued >= 0
-    assert status.details == {"flavour": "torque", "nodes": 1, "usable_nodes": 1}
+    assert status.details == {"flavour": "torque", "nodes": 1, "usable_nodes": 1,
+                              "gpus": int(slurm["LRMS_SLURM_GPUS"])}   # pbsnodes: gpus = 2
 
 
 def test_tracejob_comes_before_the_exit_file(resource, submitted, torque, tmp_path):

@@ -38,6 +38,7 @@ from .parse import (
     Flavour,
     count_job_states,
     legal_job_name,
+    node_gpus,
     node_slots,
     parse_pbsnodes,
     parse_qstat_f,
@@ -292,7 +293,8 @@ class PbsBackend(BatchBackend):
 
     @hookimpl
     def get_resource_status(self) -> ResourceStatus:
-        """Cores from ``pbsnodes -a``, all jobs from ``qstat -q``, the user's from ``qstat -u``."""
+        """Cores (and Torque's GPUs) from ``pbsnodes -a``, all jobs from ``qstat -q``, the
+        user's from ``qstat -u``."""
         nodes = parse_pbsnodes(self.transport.check([self.command("pbsnodes"), "-a"]).text)
         slots = [node_slots(node, self.flavour) for node in nodes]
         queues = self.transport.run([self.command("qstat"), "-q"])
@@ -301,6 +303,7 @@ class PbsBackend(BatchBackend):
             raise self._failure(queues, queues.error_text or queues.text.strip())
         mine = count_job_states(self.transport.check(
             ["/bin/sh", "-c", _QSTAT_USER, self.command("qstat")]).text)
+        gpus = [count for node in nodes if (count := node_gpus(node, self.flavour)) is not None]
         return ResourceStatus(
             free_slots=sum(total - used for total, used, usable in slots if usable),
             total_slots=sum(total for total, _, _ in slots),
@@ -309,7 +312,8 @@ class PbsBackend(BatchBackend):
             queued=totals[1] if totals else 0,
             running=totals[0] if totals else None,
             details={"flavour": self.flavour, "nodes": len(nodes),
-                     "usable_nodes": sum(1 for *_, usable in slots if usable)},
+                     "usable_nodes": sum(1 for *_, usable in slots if usable),
+                     **({"gpus": sum(gpus)} if gpus else {})},
         )
 
 

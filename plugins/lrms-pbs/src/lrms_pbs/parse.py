@@ -74,6 +74,7 @@ __all__ = [
     "count_job_states",
     "decode_exit_status",
     "legal_job_name",
+    "node_gpus",
     "node_slots",
     "parse_duration",
     "parse_pbsnodes",
@@ -685,6 +686,13 @@ def _int(text: str | None) -> int | None:
         return int(str(text).strip())
     except ValueError:
         return None
+
+
+def node_gpus(node: Mapping[str, str], flavour: Flavour) -> int | None:
+    """The GPUs of one :func:`parse_pbsnodes` node, if it says: Torque's ``gpus`` (None on
+    PBS Pro, whose ``resources_available.ngpus`` no recorded output here shows)."""
+    _check_flavour(flavour)
+    return _int(node.get("gpus")) if flavour == "torque" and "gpus" in node else None
 
 
 def node_slots(node: Mapping[str, str], flavour: Flavour) -> tuple[int, int, bool]:
