@@ -9,6 +9,7 @@ slots) and every test cancels what it submitted.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import io
 import json
 import time
@@ -17,7 +18,7 @@ import uuid
 import pytest
 
 import lrms
-from lrms import Application, Job, State, TerminationReason
+from lrms import Application, Dependency, Job, State, TerminationReason
 
 pytestmark = [pytest.mark.ssh, pytest.mark.sge]
 WAIT = 90.0
@@ -29,6 +30,7 @@ HOSTILE = ["'q'", '"d"', "$(id)", "`id`", "; rm -rf ~", "a\nb", "\n#$ -N evil\n"
 def remote(sge, sshd, ssh_auth):
     res = lrms.LRMS("sge-remote", ["x86_64", "aarch64"], 2, 2, "1GiB", "1h", ssh_auth,
                     backend="sge", transport="ssh", frontend=sshd.host, port=sshd.port,
+                    max_gpus_per_job=1,
                     spool=f"~/lrms-test/{uuid.uuid4().hex[:8]}")
     submitted: list[Job] = []
     res.submitted = submitted
@@ -146,3 +148,27 @@ def test_find_jobs_over_ssh(remote, tmp_path):
     assert remote.update_job_states(fresh) == [State.STOPPED, State.TERMINATED]
     remote.get_results(fresh[1], tmp_path)
     assert (tmp_path / "out.txt").read_text() == "out\n"
+
+
+def qacct_times(res, job):
+    text = res.transport.check(["qacct", "-j", job.native_id]).text
+    fields = {line.split(None, 1)[0]: line.split(None, 1)[1].strip()
+              for line in text.splitlines() if len(line.split(None, 1)) == 2}
+    return [datetime.datetime.strptime(fields[key], "%a %b %d %H:%M:%S %Y")
+            for key in ("start_time", "end_time")]
+
+
+def test_template_hold_release_and_dependency_over_ssh(remote):
+    """As lrmstest: a held job with a GPU and a start time (qsub -a under TZ=UTC0 through
+    the remote shell), a second one waiting for it with -hold_jid; qrls starts both."""
+    first = submit(remote, Application(["sleep", "2"], hold=True, requested_gpus=1,
+                                       earliest_start=time.time() - 60))
+    second = submit(remote, Application(
+        ["true"], after=[Dependency(first.jobid, "any", first.native_id)]))
+    shown = remote.transport.check(["qstat", "-j", first.native_id]).text
+    assert "hard resource_list:         gpu=1" in shown and "execution_time:" in shown
+    wait(remote, [first, second], until=(State.STOPPED, State.SUBMITTED))
+    remote.release_job(first)
+    wait(remote, [first, second])
+    assert first.exitcode == 0 and second.exitcode == 0
+    assert qacct_times(remote, second)[0] >= qacct_times(remote, first)[1]

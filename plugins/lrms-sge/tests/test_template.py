@@ -177,6 +177,8 @@ def test_hold_jid_starts_b_after_a_ended(cell):
     second = submit(cell, Application(
         ["true"], after=[Dependency(first.jobid, "any", first.native_id)]))
     assert qstat_j(cell, second)["jid_predecessor_list (req)"] == first.native_id
+    assert cell.update_job_states([second]) == [State.SUBMITTED]   # hqw: not a user hold
+    assert second.status_message == f"waiting for job(s) {first.native_id}"
     wait(cell, [first, second])
     assert first.exitcode == 1 and second.exitcode == 0
     assert (qacct_time(qacct(cell, second)["start_time"])

@@ -181,6 +181,7 @@ class SgeBackend(BatchBackend):
     def release_job(self, job: Job) -> bool:
         """``qrls -h u``: lift the user hold a job was submitted with (``hold``)."""
         self.check([self.command("qrls"), "-h", "u", job.native_id or ""])
+        job.backend_data["released"] = True
         return True
 
     def cancel_gone(self, result: CommandResult) -> bool:
@@ -202,6 +203,12 @@ class SgeBackend(BatchBackend):
         text = self.check([self.command("qstat"), "-xml", "-u", self.login_user]).text
         reports = {r.native_id: r for r in self._parse(parse_qstat_xml, text) if r.native_id in ids}
         self._explain_errors(reports)
+        for job in jobs:
+            report = reports.get(job.native_id or "")
+            if report and report.raw_state == "hqw" and _waits_for_dependencies(job):
+                natives = ", ".join(d.native_id or "" for d in job.app.after)
+                reports[report.native_id] = dataclasses.replace(
+                    report, state=State.SUBMITTED, message=f"waiting for job(s) {natives}")
         return reports
 
     def history(self, jobs: Sequence[Job]) -> dict[str, JobReport]:
@@ -315,6 +322,12 @@ class SgeBackend(BatchBackend):
             free_slots=max(0, total - used), total_slots=total, user_run=counts.user_running,
             user_queued=counts.user_queued, queued=counts.queued, running=counts.running,
             details={} if gpus is None else {"free_gpus": gpus})
+
+
+def _waits_for_dependencies(job: Job) -> bool:
+    """True if a held (``hqw``) job's only hold is ``-hold_jid``: it was submitted with
+    dependencies and without a user hold, or that hold was released through lrms."""
+    return bool(job.app.after) and (not job.app.hold or bool(job.backend_data.get("released")))
 
 
 def _newest(pairs: Iterable[tuple[str, Job | None]]) -> dict[str, str]:
