@@ -40,7 +40,11 @@ class LocalTransport(Transport):
         return CommandResult(tuple(argv), done.returncode, done.stdout, done.stderr)
 
     def put(self, local_path: str, remote_path: str) -> None:
+        """Copy a file; an executable one keeps its permission bits (``./run.sh`` runs)."""
         shutil.copyfile(local_path, remote_path)
+        mode = os.stat(local_path).st_mode & 0o777
+        if mode & 0o111:
+            os.chmod(remote_path, mode)
 
     def get(self, remote_path: str, local_path: str) -> None:
         shutil.copyfile(remote_path, local_path)

@@ -128,6 +128,9 @@ class ShellcmdBackend(SandboxBackend):
             "walltime": None if app.requested_walltime is None
             else app.requested_walltime.whole_seconds,
             "cores": app.requested_cores,
+            "gpus": app.requested_gpus,
+            "workdir": app.workdir,
+            "host": self.transport.host,
             "memory": None if app.requested_memory is None else app.requested_memory.bytes,
             "grace": self.resource.options.get("grace") or 5,
         }

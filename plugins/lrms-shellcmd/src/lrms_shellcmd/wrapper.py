@@ -638,10 +638,16 @@ def _job_spec(job: Record, sandbox: str) -> Record:
     walltime = job.get("walltime")
     grace = job.get("grace")
     memory = job.get("memory")
+    workdir = job.get("workdir")
     return {
         "jobid": jobid,
         "argv": argv,
         "env": env,
+        "sandbox": sandbox,
+        "cores": int(job.get("cores") or 1),
+        "gpus": int(job.get("gpus") or 0),
+        "workdir": os.path.expanduser(workdir) if workdir else None,
+        "host": str(job.get("host") or "this host"),
         "stdin": os.path.join(sandbox, stdin) if stdin else os.devnull,
         "stdout": os.path.join(sandbox, stdout),
         "stderr": os.path.join(sandbox, stderr),
@@ -848,10 +854,12 @@ class _SetupError(Exception):
 
 
 def _job_env(spec: Record) -> Env:
-    if not spec["env"]:
-        return os.environ
+    """The job's environment: the host's, OMP_NUM_THREADS, the application's, the LRMS_ ones."""
     env = dict(os.environ)
+    env["OMP_NUM_THREADS"] = str(spec["cores"])
     env.update(spec["env"])
+    env.update(LRMS_JOB_ID=spec["jobid"], LRMS_CORES=str(spec["cores"]),
+               LRMS_GPUS=str(spec["gpus"]), LRMS_SANDBOX=spec["sandbox"])
     return env
 
 
@@ -992,6 +1000,12 @@ def _supervise(ctl: str, spec: Record, state: Record, record: Record) -> Record:
     t0 = time.monotonic()
     state["start"] = start
     argv = spec["argv"]
+    if spec["workdir"] is not None:
+        try:
+            os.chdir(spec["workdir"])
+        except OSError as exc:
+            return _failed_start(start, 126, f"cannot run in workdir {spec['workdir']!r} on "
+                                 f"{spec['host']}: {exc.strerror}", None)
     cgroup = _make_job_cgroup(spec["jobid"], spec["memory"]) if spec["memory"] else None
     try:
         stdio = _open_stdio(spec)
@@ -1005,8 +1019,8 @@ def _supervise(ctl: str, spec: Record, state: Record, record: Record) -> Record:
             pid, errr = _fork_exec(argv, _job_env(spec), stdio, cgroup)
     except OSError as exc:
         code = 127 if exc.errno == errno.ENOENT else 126
-        return _failed_start(start, code, f"cannot execute {argv[0]!r}: {exc.strerror or exc}",
-                             cgroup)
+        return _failed_start(start, code, _cannot_execute(spec, exc.errno, exc.strerror or
+                                                          str(exc)), cgroup)
     finally:
         for fd in set(stdio):
             os.close(fd)
@@ -1075,8 +1089,8 @@ def _supervise(ctl: str, spec: Record, state: Record, record: Record) -> Record:
         exitcode, sig = os.WEXITSTATUS(status), None
     error = None
     if exec_error:
-        why = exec_error.split(":", 1)[-1]
-        error = f"cannot execute {argv[0]!r}: {why}"
+        number, _, why = exec_error.partition(":")
+        error = _cannot_execute(spec, int(number) if number.isdigit() else None, why)
         if sig is None:
             reason = "failed"
     if cgroup is not None:
@@ -1097,6 +1111,28 @@ def _supervise(ctl: str, spec: Record, state: Record, record: Record) -> Record:
         "reason": reason,
         "error": error,
     }
+
+
+def _cannot_execute(spec: Record, number: int | None, why: str) -> str:
+    """Why the job's program did not start; for a missing one, where it was looked for."""
+    program = spec["argv"][0]
+    where = spec["workdir"] or spec["sandbox"]
+    path = os.path.join(where, program)
+    found = os.path.exists(path)
+    text = f"cannot execute {program!r} on {spec['host']}: {why}"
+    if number == errno.EACCES and found and not os.access(path, os.X_OK):
+        return f"{text}: the file is not executable (chmod +x it, or run it with its interpreter)"
+    if number != errno.ENOENT or program.startswith("/"):
+        return text
+    if "/" not in program:
+        return f"cannot execute {program!r} on {spec['host']}: not found in the job's PATH" + (
+            f" (there is a file {program} in {where}: run it as ./{program})" if found else "")
+    if found:
+        return f"{text}: the interpreter on its #! line is not there"
+    if spec["workdir"] is not None:
+        return f"{text} in the job's workdir {where}"
+    return (f"{text} in the job's sandbox; send it with the job (--input FILE on the "
+            "command line, Application inputs in Python)")
 
 
 def _failed_start(start: float, exitcode: int, error: str, cgroup: Cgroup | None) -> Record:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import posixpath
 import stat as stat_module
 
@@ -14,6 +15,14 @@ from ..base import FileStat
 
 def filestat(attrs: paramiko.SFTPAttributes) -> FileStat:
     return FileStat(attrs.st_size or 0, float(attrs.st_mtime or 0), attrs.st_mode or 0)
+
+
+def upload(sftp: paramiko.SFTPClient, local_path: str, remote_path: str) -> None:
+    """Copy a local file; an executable one keeps its permission bits (``./run.sh`` runs)."""
+    sftp.put(local_path, remote_path, confirm=False)
+    mode = os.stat(local_path).st_mode & 0o777
+    if mode & 0o111:
+        sftp.chmod(remote_path, mode)
 
 
 def download(sftp: paramiko.SFTPClient, remote_path: str, local_path: str) -> None:
