@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import lrms
-from lrms import Application, Job, State, TerminationReason
+from lrms import Application, Dependency, Job, State, TerminationReason
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEADLINE = 90.0
@@ -24,9 +24,10 @@ DEADLINE = 90.0
 @pytest.fixture
 def resource(torque, sshd, ssh_auth):
     commands = {f"{name}_command": f"{torque}/{name}"
-                for name in ("qsub", "qstat", "qdel", "pbsnodes")}
+                for name in ("qsub", "qstat", "qdel", "qrls", "pbsnodes")}
     res = lrms.LRMS("torque-ssh", ["x86_64"], 2, 1, "1GiB", "1h", ssh_auth, backend="pbs",
                     transport="ssh", frontend=sshd.host, port=sshd.port, flavour="torque",
+                    max_gpus_per_job=1,
                     spool="~/.lrms/pbs-ssh-tests", **commands)
     yield res
     res.transport.remove(res.backend.spool, recursive=True)
@@ -93,3 +94,34 @@ def test_find_jobs_over_ssh(resource, tmp_path):
     wait(resource, [fresh])
     assert fresh.exitcode == 0
     assert resource.get_results(fresh, str(tmp_path)) == [str(tmp_path / "out.txt")]
+
+
+def test_template_hold_release_and_dependency_over_ssh(resource):
+    """As lrmstest: a held job with a GPU and a mail address, a second one waiting for it
+    (-W depend=afterany); Slurm got both as asked, and qrls starts them in order."""
+    held_app = Application(["sleep", "2"], requested_walltime="5min", requested_gpus=1,
+                           email="lrmstest@localhost", email_events=["end"], hold=True)
+    first = resource.submit_job(held_app, Job(held_app))
+    after_app = Application(["true"], requested_walltime="5min",
+                            after=[Dependency(first.jobid, "any", first.native_id)])
+    second = resource.submit_job(after_app, Job(after_app))
+    jobs = [first, second]
+    try:
+        for job in jobs:
+            job.state = State.SUBMITTED
+        shown = "".join(resource.transport.check(["scontrol", "show", "job", job.native_id]).text
+                        for job in jobs)
+        assert "Reason=JobHeldUser" in shown and "TresPerNode=gres:gpu:1" in shown
+        assert "MailUser=lrmstest@localhost MailType=END" in shown
+        assert f"Dependency=afterany:{first.native_id}" in shown
+        resource.release_job(first)
+        wait(resource, jobs)
+        assert [job.exitcode for job in jobs] == [0, 0]
+        times = dict(line.split("|", 1) for line in resource.transport.check(
+            ["sacct", "-X", "-n", "-P", "-o", "JobID,Start,End", "-j",
+             f"{first.native_id},{second.native_id}"]).text.splitlines())
+        assert times[second.native_id].split("|")[0] >= times[first.native_id].split("|")[1]
+    finally:
+        for job in jobs:
+            if job.state != State.TERMINATED:
+                resource.cancel_job(job)
