@@ -12,7 +12,7 @@ from ..engine import Engine, failed
 from ..errors import InvalidJobState, LRMSError
 from ..job import Job
 from ..state import State, TerminationReason
-from . import apps
+from . import apps, staging
 from .render import job_dict, print_json
 from .session import (
     EXIT_FAILED,
@@ -56,9 +56,10 @@ def submit(session: Session, args: argparse.Namespace) -> int:
                              "command after '--'")
         applications = apps.from_file(args.file, apps.defaults(args), streams=True)
     elif args.params:
-        applications = apps.from_params(args.params, args, streams=True)
+        applications = [staging.stage_command(app)
+                        for app in apps.from_params(args.params, args, streams=True)]
     else:
-        applications = [apps.from_options(args, streams=True)]
+        applications = [staging.stage_command(apps.from_options(args, streams=True))]
     engine = session.engine(max_in_flight=args.max_in_flight, output_root=args.output_dir)
     jobs = engine.add(applications, resource=_resource(args), tag=args.tag)
     try:
@@ -76,7 +77,7 @@ def submit(session: Session, args: argparse.Namespace) -> int:
 
 
 def run(session: Session, args: argparse.Namespace) -> int:
-    app = apps.from_options(args, streams=False)
+    app = staging.stage_command(apps.from_options(args, streams=False))
     if not os.path.isdir(args.output_dir):
         raise UsageError(f"--output-dir {args.output_dir} does not exist")
     existing = [name for name in app.outputs
