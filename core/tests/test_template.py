@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
 
 import pytest
 
@@ -266,3 +268,94 @@ def test_negative_max_gpus_per_job_in_the_config_names_file_and_line(tmp_path):
     with pytest.raises(lrms.ConfigError, match=r"c.yaml:9: resources.g.max_gpus_per_job: "
                                                r"expected 0 or more, got -2"):
         lrms.load_config(path)
+
+
+# -- the job script: environment, workdir, launcher -------------------------------------
+
+
+def run_script(tmp_path, app, jobid="20261206-envjob"):
+    """Render ``app``'s job script for a sandbox in ``tmp_path``, run it with bash; the sandbox."""
+    from lrms.batch import render_script
+
+    sandbox = tmp_path / "sand box"
+    (sandbox / ".lrms").mkdir(parents=True)
+    script = render_script(app, Job(app, jobid=jobid), str(sandbox))
+    (sandbox / ".lrms" / "job.sh").write_text(script)
+    subprocess.run(["bash", str(sandbox / ".lrms" / "job.sh")], timeout=60,
+                   env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)})
+    return sandbox
+
+
+ENV_PRINTER = ["sh", "-c", 'for v in LRMS_JOB_ID LRMS_CORES LRMS_GPUS LRMS_SANDBOX '
+               'OMP_NUM_THREADS; do eval "echo $v=\\$$v"; done; pwd']
+
+
+def test_the_job_sees_its_environment(tmp_path):
+    app = Application(ENV_PRINTER, requested_cores=3, requested_gpus=2)
+    sandbox = run_script(tmp_path, app)
+    assert (sandbox / "stdout").read_text().splitlines() == [
+        "LRMS_JOB_ID=20261206-envjob", "LRMS_CORES=3", "LRMS_GPUS=2", f"LRMS_SANDBOX={sandbox}",
+        "OMP_NUM_THREADS=3", str(sandbox)]
+
+
+def test_the_application_environment_wins_over_omp_num_threads(tmp_path):
+    app = Application(ENV_PRINTER, requested_cores=3, environment={"OMP_NUM_THREADS": "1"})
+    lines = (run_script(tmp_path, app) / "stdout").read_text().splitlines()
+    assert "OMP_NUM_THREADS=1" in lines and "LRMS_CORES=3" in lines
+
+
+@pytest.mark.parametrize("where", ["absolute", "home"])
+def test_workdir_runs_there_and_streams_stay_in_the_sandbox(tmp_path, where):
+    work = tmp_path / "my work" / "$(id)"
+    work.mkdir(parents=True)
+    (tmp_path / "sand box").mkdir()
+    (tmp_path / "sand box" / "in.txt").write_text("from stdin\n")
+    workdir = str(work) if where == "absolute" else "~/my work/$(id)"
+    app = Application(["sh", "-c", "pwd; cat; echo oops >&2; touch here"], workdir=workdir,
+                      stdin="in.txt")
+    sandbox = run_script(tmp_path, app)
+    assert (sandbox / "stdout").read_text() == f"{work}\nfrom stdin\n"
+    assert (sandbox / "stderr").read_text() == "oops\n"
+    assert (work / "here").exists() and not (sandbox / "here").exists()
+    assert (sandbox / ".lrms" / "exit").read_text() == "0\n"
+
+
+def test_a_workdir_that_cannot_be_entered_fails_the_job_and_says_why(tmp_path):
+    app = Application(["touch", "ran"], workdir=str(tmp_path / "missing"))
+    sandbox = run_script(tmp_path, app)
+    assert (sandbox / ".lrms" / "exit").read_text() == "1\n"
+    assert f"lrms: cannot enter the working directory {tmp_path / 'missing'}" in (
+        sandbox / "stderr").read_text()
+    assert not (sandbox / "ran").exists()
+
+
+@pytest.mark.parametrize(("launcher", "expected"), [
+    ("srun", ["srun", "prog", "a b"]), ("mpirun", ["mpirun", "-n", "6", "prog", "a b"]),
+    ("mpiexec", ["mpiexec", "-n", "6", "prog", "a b"]), (None, ["prog", "a b"])])
+def test_the_launcher_starts_the_program_once_per_task(launcher, expected):
+    from lrms.batch import task_argv
+
+    app = Application(["prog", "a b"], launcher=launcher, nodes=2, tasks_per_node=3)
+    assert task_argv(app) == expected
+
+
+def test_the_launcher_is_in_the_job_script(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "mpirun").write_text('#!/bin/sh\necho "mpirun $*"\n')
+    (bin_dir / "mpirun").chmod(0o755)
+    app = Application(["echo", "x"], launcher="mpirun", tasks_per_node=2,
+                      environment={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    assert (run_script(tmp_path, app) / "stdout").read_text() == "mpirun -n 2 echo x\n"
+
+
+def test_a_condition_the_scheduler_cannot_wait_for_is_refused(tmp_path):
+    class AnyOnly(Tiny):
+        after_conditions = frozenset({"any"})
+
+    with lrms.LRMS("ao", ["x86_64"], 1, 1, "1GiB", "1h", backend=AnyOnly,
+                   spool=str(tmp_path / "spool")) as res:
+        res.check_request(Application(["true"], after=[Dependency("a", "any", "7")]))
+        with pytest.raises(LimitExceeded, match="cannot honour after=a:ok of job 'true': tiny "
+                                                "cannot wait for a job to end ok"):
+            res.check_request(Application(["true"], after=[Dependency("a", "ok", "7")]))

@@ -48,7 +48,8 @@ from .state import State, TerminationReason
 from .transport import CommandResult
 
 __all__ = [
-    "BatchBackend", "Search", "Submission", "bash_quote", "command_options", "render_script",
+    "BatchBackend", "Search", "Submission", "bash_quote", "command_options", "job_environment",
+    "render_script", "task_argv",
 ]
 
 CONTROL = ".lrms"
@@ -99,14 +100,46 @@ def bash_quote(value: str) -> str:
     return "$'" + "".join(escaped) + "'"
 
 
+def job_environment(app: Application, job: Job, sandbox: str) -> dict[str, str]:
+    """The variables every job sees (``LRMS_*``, and ``OMP_NUM_THREADS`` = the cores per
+    task unless the application sets it); the application's environment comes after."""
+    variables = {"LRMS_JOB_ID": job.jobid, "LRMS_CORES": str(app.requested_cores),
+                 "LRMS_GPUS": str(app.requested_gpus), "LRMS_SANDBOX": sandbox}
+    if "OMP_NUM_THREADS" not in app.environment:
+        variables["OMP_NUM_THREADS"] = str(app.requested_cores)
+    return variables
+
+
+def task_argv(app: Application) -> list[str]:
+    """The argv that starts the program: ``app.arguments``, behind its ``launcher``
+    (``mpirun``/``mpiexec`` are told the number of tasks; ``srun`` takes it from the job)."""
+    if app.launcher is None:
+        return list(app.arguments)
+    tasks = [] if app.launcher == "srun" else ["-n", str(app.nodes * app.tasks_per_node)]
+    return [app.launcher, *tasks, *app.arguments]
+
+
+def _enter(workdir: str) -> str:
+    """The bash words of ``cd``'s argument for a workdir (``~/...`` is the user's home)."""
+    if workdir == "~" or workdir.startswith("~/"):
+        rest = workdir[2:]
+        return '"$HOME"' + (f"/{bash_quote(rest)}" if rest else "")
+    return bash_quote(workdir)
+
+
 def render_script(
     app: Application, job: Job, sandbox: str, prologue: Sequence[str] = (),
     epilogue: Sequence[str] = (),
 ) -> str:
-    """The bash job script: run ``app``'s argv in ``sandbox`` and record its exit code.
+    """The bash job script: run ``app``'s argv in ``sandbox`` (or its ``workdir``) and record
+    its exit code in the sandbox.
 
     Every value from the application is quoted with :func:`bash_quote`; the
-    prologue/epilogue lines (configuration and extension plugins) are trusted.
+    prologue/epilogue lines (configuration and extension plugins) are trusted and
+    run in the sandbox; :func:`job_environment` follows the prologue.  With a
+    ``workdir``, stdin, stdout and stderr stay in the sandbox (absolute paths); a
+    workdir that cannot be entered fails the job with exit code 1 and says so in
+    its stderr.
     """
     q = bash_quote
     lines = [
@@ -115,13 +148,32 @@ def render_script(
         f"cd {q(sandbox)} || exit 1",
         f"date +%s > {CONTROL}/started",
         *prologue,
+        *(f"export {name}={q(value)}" for name, value in
+          job_environment(app, job, sandbox).items()),
         *(f"export {name}={q(value)}" for name, value in app.environment.items()),
     ]
-    stdin = q(app.stdin) if app.stdin else "/dev/null"
-    stderr = "2>&1" if app.join else f"2> {q(app.stderr)}"
+
+    def stream(name: str) -> str:
+        return q(posixpath.join(sandbox, name) if app.workdir else name)
+
+    stdin = stream(app.stdin) if app.stdin else "/dev/null"
+    stderr = "2>&1" if app.join else f"2> {stream(app.stderr)}"
+    run = f"{' '.join(map(q, task_argv(app)))} < {stdin} > {stream(app.stdout)} {stderr}"
+    if app.workdir:
+        lines += [
+            f"if cd {_enter(app.workdir)}; then",
+            f"  {run}",
+            "  lrms_rc=$?",
+            "else",
+            f"  echo {q(f'lrms: cannot enter the working directory {app.workdir}')} "
+            f">> {stream(app.stderr)}",
+            "  lrms_rc=1",
+            "fi",
+            f"cd {q(sandbox)} || exit 1",
+        ]
+    else:
+        lines += [run, "lrms_rc=$?"]
     lines += [
-        f"{' '.join(map(q, app.arguments))} < {stdin} > {q(app.stdout)} {stderr}",
-        "lrms_rc=$?",
         *epilogue,
         f'echo "$lrms_rc" > {CONTROL}/{EXIT_FILE}.part && '
         f"mv -f {CONTROL}/{EXIT_FILE}.part {CONTROL}/{EXIT_FILE}",

@@ -196,6 +196,12 @@ class LRMS:
         return fields
 
     @property
+    def after_conditions(self) -> frozenset[str]:
+        """The dependency conditions (``ok``, ``any``) the backend can wait for natively."""
+        conditions: frozenset[str] = getattr(self.backend, "after_conditions", frozenset())
+        return conditions
+
+    @property
     def auth(self) -> Auth | None:
         return self._auth
 
@@ -278,12 +284,16 @@ class LRMS:
                     f"{self.backend_name} has no such request; remove it or choose another "
                     "resource")
         for dependency in app.after:
-            if dependency.native_id is None:
-                raise LimitExceeded(
-                    f"resource {self.name} (backend {self.backend_name}) cannot honour "
-                    f"after={dependency} of job {app.jobname!r}: {self.backend_name} needs the "
-                    "native id of the job waited for; give Dependency(..., native_id=...) or "
-                    "submit through the engine")
+            if dependency.condition not in self.after_conditions:
+                why = f"cannot wait for a job to end {dependency.condition}"
+            elif dependency.native_id is None:
+                why = "needs the native id of the job waited for (Dependency native_id)"
+            else:
+                continue
+            raise LimitExceeded(
+                f"resource {self.name} (backend {self.backend_name}) cannot honour "
+                f"after={dependency} of job {app.jobname!r}: {self.backend_name} {why}; "
+                "submit it through the engine (lrms submit), which waits for the job itself")
 
     def _check_inputs(self, app: Application) -> None:
         for source in app.local_inputs():

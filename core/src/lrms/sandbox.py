@@ -42,12 +42,16 @@ class Backend:
     ``options`` lists the YAML keys this backend accepts beyond the core ones;
     ``lrms_api`` the plugin API major versions it supports (comma-separated);
     ``template_fields`` the job-template fields (``Application.template_requests``)
-    it maps to its scheduler: the facade refuses a job that sets any other.
+    it maps to its scheduler: the facade refuses a job that sets any other;
+    ``after_conditions`` the dependency conditions it maps natively (Grid
+    Engine: only ``any``; the engine holds the other dependencies).
     """
 
     name: ClassVar[str] = ""
     options: ClassVar[Sequence[Option]] = ()
     template_fields: ClassVar[frozenset[str]] = frozenset()
+    #: With ``after`` in ``template_fields``: the conditions the scheduler can wait for.
+    after_conditions: ClassVar[frozenset[str]] = frozenset({"ok", "any"})
     lrms_api: ClassVar[str] = "1"
 
     def __init__(self, resource: LRMS) -> None:
