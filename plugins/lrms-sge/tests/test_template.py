@@ -121,8 +121,7 @@ def test_gpu_complex_options():
     (Application(["true"], constraint="intel&ib"), {}, r"cannot honour constraint=intel&ib"),
     (Application(["true"], nodes=2), {}, r"cannot honour nodes=2"),
     (Application(["true"], after=[Dependency("j1", "ok", "101")]), {},
-     r"cannot honour after of job 'true': j1:ok: Grid Engine's -hold_jid starts a job "
-     r"whatever the exit"),
+     r"cannot honour after=j1:ok of job 'true': sge cannot wait for a job to end ok"),
     (Application(["true"], exclusive=True), {}, r"cannot honour exclusive.*exclusive_complex"),
     (Application(["true"], requested_gpus=1), {"gpu_complex": ""},
      r"cannot honour requested_gpus.*gpu_complex option is empty"),

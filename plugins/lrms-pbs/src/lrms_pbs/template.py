@@ -95,7 +95,7 @@ def template_args(app: Application, flavour: Flavour, refused: Refusal) -> list[
     if app.exclusive and flavour == "torque":
         args.append("-n")   # (PBS Pro: place=excl, in resource_args)
     if app.after:
-        args += ["-W", "depend=" + _depend(app, refused)]
+        args += ["-W", "depend=" + _depend(app)]
     return args
 
 
@@ -104,13 +104,13 @@ def queue(app: Application, options: Mapping[str, Any], flavour: Flavour) -> str
     return app.reservation if flavour == "pbspro" and app.reservation else options["queue"]
 
 
-def _depend(app: Application, refused: Refusal) -> str:
-    """``afterok:1.srv:2.srv,afterany:3.srv`` of the dependencies' native ids."""
+def _depend(app: Application) -> str:
+    """``afterok:1.srv:2.srv,afterany:3.srv`` of the dependencies' native ids (the facade
+    lets through only dependencies with one)."""
     ids: dict[str, list[str]] = {}
     for dependency in app.after:
-        if dependency.native_id is None:
-            raise refused("after", f"{dependency} has no PBS job id")
-        ids.setdefault(f"after{dependency.condition}", []).append(dependency.native_id)
+        if dependency.native_id:
+            ids.setdefault(f"after{dependency.condition}", []).append(dependency.native_id)
     return ",".join(":".join([kind, *natives]) for kind, natives in ids.items())
 
 

@@ -125,6 +125,8 @@ class SgeBackend(BatchBackend):
     #: The id qsub printed, recorded by the job script.
     native_id_variable = "$JOB_ID"
     template_fields = TEMPLATE_FIELDS
+    #: -hold_jid starts a job however its predecessor ended: the engine holds :ok ones.
+    after_conditions = frozenset({"any"})
 
     # -- submission ------------------------------------------------------------
 

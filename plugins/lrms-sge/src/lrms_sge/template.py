@@ -10,7 +10,7 @@ by the facade; the rest is mapped here or refused with :class:`SubmissionRefused
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from lrms import Application, SubmissionRefused
@@ -65,21 +65,6 @@ def template_args(app: Application, options: Mapping[str, Any], resource: str) -
         args.append("-h")
     if app.earliest_start is not None:
         args += ["-a", time.strftime("%Y%m%d%H%M.%S", time.gmtime(app.earliest_start))]
-    if app.after:
-        args += ["-hold_jid", ",".join(_native_ids(app, refused))]
+    if app.after:  # (the facade lets through only :any dependencies with a native id)
+        args += ["-hold_jid", ",".join(d.native_id for d in app.after if d.native_id)]
     return args
-
-
-def _native_ids(app: Application,
-                refused: Callable[[str, str], SubmissionRefused]) -> list[str]:
-    """The scheduler ids ``-hold_jid`` waits for: ``any`` dependencies with a native id."""
-    ids = []
-    for dependency in app.after:
-        if dependency.condition != "any":
-            raise refused("after", f"{dependency}: Grid Engine's -hold_jid starts a job "
-                          "whatever the exit of the one it waits for, so lrms's engine holds "
-                          ":ok dependencies itself")
-        if dependency.native_id is None:
-            raise refused("after", f"{dependency} has no Grid Engine job id")
-        ids.append(dependency.native_id)
-    return ids
