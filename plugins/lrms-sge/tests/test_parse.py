@@ -20,6 +20,7 @@ from lrms_sge.parse import (
     expand_task_ranges,
     map_state,
     parse_cluster_slots,
+    parse_free_consumable,
     parse_job_counts,
     parse_qacct,
     parse_qacct_accounts,
@@ -100,6 +101,21 @@ def test_qstat_f_xml_ci_full_queue():
         ("11", State.SUBMITTED, "qw", None),
         ("7", State.STOPPED, "hqw", "held"),
     ]
+
+
+def test_qstat_f_F_gpu_ci_free_consumable():
+    """Captured on the project's CI SGE 8.1.9 cell: ``qstat -f -F gpu -xml`` while a job
+    holds one of the host's two GPUs."""
+    text = read("ci-qstat-f-F-gpu.xml")
+    assert parse_free_consumable(text, "gpu") == 1
+    assert parse_free_consumable(text, "nosuch") is None
+    assert parse_cluster_slots(text) == (1, 2)
+    two_hosts = text.replace("</queue_info>", (
+        "<Queue-List><name>other.q@vm</name><resource name='gpu' type='hc'>0</resource>"
+        "</Queue-List><Queue-List><name>all.q@h2</name><resource name='gpu' type='hc'>"
+        "4.000000</resource></Queue-List><Queue-List><name>all.q@h3</name><state>d</state>"
+        "<resource name='gpu' type='hc'>4</resource></Queue-List></queue_info>"))
+    assert parse_free_consumable(two_hosts, "gpu") == 4   # vm: the least, 0; h3 disabled
 
 
 def test_qstat_f_xml_ci_deletion_in_progress():
