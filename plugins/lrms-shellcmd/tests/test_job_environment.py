@@ -48,12 +48,25 @@ def test_job_sees_its_id_cores_gpus_sandbox_and_omp_threads(resource, monkeypatc
                            "LRMS_SANDBOX": job.sandbox, "OMP_NUM_THREADS": "2"}
 
 
-def test_the_application_sets_omp_threads_but_not_the_lrms_names(resource):
-    app = Application(["python3", "-c", ENV_DUMP],
-                      environment={"OMP_NUM_THREADS": "7", "LRMS_CORES": "99"})
+def test_the_application_sets_omp_threads(resource):
+    app = Application(["python3", "-c", ENV_DUMP], environment={"OMP_NUM_THREADS": "7"})
     job = run(resource, app)
     assert env_of(job)["OMP_NUM_THREADS"] == "7"
     assert env_of(job)["LRMS_CORES"] == "1"
+
+
+def test_a_launcher_starts_the_program(resource, tmp_path):
+    """(mpiexec here is a stand-in script that prints how it was called.)"""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    launcher = bin_dir / "mpiexec"
+    launcher.write_text('#!/bin/sh\necho "mpiexec $*"\n')
+    launcher.chmod(0o755)
+    path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    job = run(resource, Application(["hostname"], launcher="mpiexec",
+                                    environment={"PATH": path}))
+    with open(os.path.join(job.sandbox, "stdout")) as f:
+        assert f.read() == "mpiexec -n 1 hostname\n"
 
 
 def test_workdir_runs_the_program_there_and_keeps_the_streams_in_the_sandbox(

@@ -33,6 +33,7 @@ from lrms import (
     TerminationReason,
     hookimpl,
 )
+from lrms.batch import job_environment, task_argv
 
 from . import wrapper
 
@@ -111,7 +112,7 @@ class ShellcmdBackend(SandboxBackend):
     def _start(self, app: Application, job: Job, sandbox: str) -> None:
         control = posixpath.join(sandbox, ".lrms")
         self.transport.makedirs(control, 0o700)
-        argv = list(app.arguments)
+        argv = task_argv(app)
         prologue = self.resource.script_lines(app, job)
         if prologue:
             # Extension plugins' lines (trusted code) run first; the argv stays
@@ -121,14 +122,13 @@ class ShellcmdBackend(SandboxBackend):
         spec = {
             "jobid": job.jobid,
             "argv": argv,
-            "environment": dict(app.environment),
+            "environment": {**job_environment(app, job, sandbox), **app.environment},
             "stdout": app.stdout,
             "stderr": app.stderr,
             "stdin": app.stdin,
             "walltime": None if app.requested_walltime is None
             else app.requested_walltime.whole_seconds,
             "cores": app.requested_cores,
-            "gpus": app.requested_gpus,
             "workdir": app.workdir,
             "host": self.transport.host,
             "memory": None if app.requested_memory is None else app.requested_memory.bytes,

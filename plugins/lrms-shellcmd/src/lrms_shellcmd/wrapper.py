@@ -644,8 +644,6 @@ def _job_spec(job: Record, sandbox: str) -> Record:
         "argv": argv,
         "env": env,
         "sandbox": sandbox,
-        "cores": int(job.get("cores") or 1),
-        "gpus": int(job.get("gpus") or 0),
         "workdir": os.path.expanduser(workdir) if workdir else None,
         "host": str(job.get("host") or "this host"),
         "stdin": os.path.join(sandbox, stdin) if stdin else os.devnull,
@@ -854,12 +852,10 @@ class _SetupError(Exception):
 
 
 def _job_env(spec: Record) -> Env:
-    """The job's environment: the host's, OMP_NUM_THREADS, the application's, the LRMS_ ones."""
+    if not spec["env"]:
+        return os.environ
     env = dict(os.environ)
-    env["OMP_NUM_THREADS"] = str(spec["cores"])
     env.update(spec["env"])
-    env.update(LRMS_JOB_ID=spec["jobid"], LRMS_CORES=str(spec["cores"]),
-               LRMS_GPUS=str(spec["gpus"]), LRMS_SANDBOX=spec["sandbox"])
     return env
 
 
