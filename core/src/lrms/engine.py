@@ -11,6 +11,14 @@ one round over the whole store:
 4. *resubmit* failed jobs, up to ``retries`` times;
 5. *submit* new jobs, at most ``max_in_flight`` active jobs per resource.
 
+Dependencies (``Application.after``) and holds are the engine's unless the
+backend maps them (``Backend.template_fields``): a job stays NEW while it is
+held (until :meth:`Engine.release`) or while a job it waits for has not ended;
+one waiting for a job on the same resource that the backend can name natively
+is submitted with that job's native id.  A job whose dependency can never be
+met ends TERMINATED with ``TerminationReason.DEPENDENCY_FAILED`` (cancelled on
+its scheduler first if it was submitted natively).
+
 Every state change goes through the :class:`~lrms.LRMS` facade, which fires
 the event hooks.  Every change is saved in the store at once, so another
 process (or a later one) sees it.  A job's sandbox is not freed while its
@@ -30,6 +38,7 @@ from typing import IO, Any
 
 from .application import Application
 from .config import Config, load_config
+from .dependency import Dependency
 from .errors import (
     ConfigError,
     InvalidJobState,
@@ -45,7 +54,7 @@ from .state import State, TerminationReason
 from .status import ResourceStatus
 from .store import ACTIVE, JobStore
 
-__all__ = ["Engine", "Round", "Submission"]
+__all__ = ["Engine", "Round", "Submission", "dependency_met"]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +90,28 @@ def failed(job: Job) -> bool:
     if job.state != State.TERMINATED or job.termination_reason == TerminationReason.CANCELLED:
         return False
     return job.returncode != 0 or job.termination_reason not in (None, TerminationReason.EXITED)
+
+
+def dependency_met(dependency: Dependency, other: Job) -> bool:
+    """True if ``other``, a terminated job, ended as ``dependency`` asks (``ok``: exit 0)."""
+    return dependency.condition == "any" or (
+        other.returncode == 0
+        and other.termination_reason in (None, TerminationReason.EXITED))
+
+
+def _engine_view(app: Application, resource: LRMS) -> Application:
+    """``app`` as ``resource`` checks it before the engine decides on dependencies and holds:
+    the dependencies left out, the hold kept only if the backend maps it."""
+    native_hold = app.hold and "hold" in resource.template_fields
+    if not app.after and app.hold == native_hold:
+        return app
+    return dataclasses.replace(app, after=(), hold=native_hold)
+
+
+def _ending(job: Job) -> str:
+    reason = job.termination_reason.value if job.termination_reason else "unknown"
+    code = "" if job.returncode is None else f", return code {job.returncode}"
+    return f"ended {reason}{code}"
 
 
 class Engine:
@@ -136,7 +167,8 @@ class Engine:
         fitting, problems = [], []
         for name in names:
             try:
-                self.resource(name).check_request(app)
+                found = self.resource(name)
+                found.check_request(_engine_view(app, found))
             except LimitExceeded as exc:
                 problems.append(str(exc))
             else:
@@ -169,13 +201,17 @@ class Engine:
 
         Each job gets its own output folder: ``output_dir`` if given for a
         single application, else ``<output_root>/<jobid>``.  Requests that no
-        resource (or not the named one) can satisfy are refused here.
+        resource (or not the named one) can satisfy are refused here, and so are
+        dependencies on jobs not in the store (a unique ending of an id is enough).
         """
         apps = [apps] if isinstance(apps, Application) else list(apps)
         if output_dir is not None and len(apps) > 1:
             raise ValueError("output_dir names one job's folder; give it for a single application")
         jobs = []
         for app in apps:
+            if app.after:
+                app = dataclasses.replace(app, after=tuple(
+                    Dependency(self.store.get(d.jobid).jobid, d.condition) for d in app.after))
             self.candidates(app, resource)
             for source in app.local_inputs():
                 if not os.path.exists(source):
@@ -195,7 +231,9 @@ class Engine:
         """Do one round (see the module docstring) and return what it did."""
         done = Round()
         self._recover(done)
-        self._refresh(done)
+        active = self._refresh(done)
+        self._end_unmet([job for job in active if job.app.after
+                         and job.state in (State.SUBMITTED, State.STOPPED)], done)
         if self.fetch_outputs:
             for job in done.terminated:
                 self._auto_fetch(job, done)
@@ -252,7 +290,8 @@ class Engine:
                              job.jobid, resource.name)
             self.store.save(jobs, release=True)
 
-    def _refresh(self, done: Round) -> None:
+    def _refresh(self, done: Round) -> list[Job]:
+        """Refresh the active jobs; return them."""
         active = [job for job in self.store.jobs(states=ACTIVE) if job.native_id]
         for resource, jobs in self._by_resource(active, done).items():
             before = [job.state for job in jobs]
@@ -268,6 +307,62 @@ class Engine:
                 self.store.save(changed)
             done.changed += changed
             done.terminated += [job for job in changed if job.state == State.TERMINATED]
+        return active
+
+    def _end_unmet(self, queued: list[Job], done: Round) -> None:
+        """Cancel queued jobs submitted with native dependencies that can no longer be met."""
+        for job in queued:
+            unmet = self._unmet(job, forgotten=False)
+            if unmet is None:
+                continue
+            try:
+                resource = self._submitted(job, "cancel")
+                resource.cancel_job(job)
+            except LRMSError as exc:
+                done.errors.append(f"job {job.jobid}: its dependency can no longer be met, "
+                                   f"but cancelling it failed: {exc}")
+                continue
+            self._dependency_failed(job, resource, *unmet)
+            try:
+                resource.free(job)  # it never ran: nothing to fetch
+                job.sandbox = None
+            except LRMSError as exc:
+                done.errors.append(f"job {job.jobid}: {exc}")
+            self.store.save([job])
+            done.terminated.append(job)
+
+    def _latest_of(self, dependency: Dependency) -> Job | None:
+        """The latest attempt of the job ``dependency`` names (None if forgotten)."""
+        try:
+            return self._latest(dependency.jobid)
+        except UnknownJob:
+            return None
+
+    def _unmet(self, job: Job, *, forgotten: bool = True) -> tuple[Dependency, Job | None] | None:
+        """The first dependency of ``job`` that can never be met, with its job, or None.
+
+        A job forgotten from the store meets an ``any`` dependency; with
+        ``forgotten`` it fails an ``ok`` one (its outcome is unknown).
+        """
+        for dependency in job.app.after:
+            other = self._latest_of(dependency)
+            if other is None:
+                if forgotten and dependency.condition == "ok":
+                    return dependency, None
+            elif other.state == State.TERMINATED and not dependency_met(dependency, other):
+                return dependency, other
+        return None
+
+    def _dependency_failed(self, job: Job, announcer: LRMS, dependency: Dependency,
+                           other: Job | None) -> None:
+        """End ``job`` (claimed or submitted) because ``dependency`` can never be met."""
+        how = (f"job {other.jobid} ({other.app.jobname!r}) {_ending(other)}" if other
+               else f"job {dependency.jobid} is no longer in the job store, so whether it "
+               "succeeded is not known")
+        job.record_outcome(reason=TerminationReason.DEPENDENCY_FAILED)
+        job.status_message = f"dependency not met (after {dependency}): {how}; never run"
+        announcer.move(job, State.TERMINATED)
+        log.warning("job %s: %s", job.jobid, job.status_message)
 
     def _auto_fetch(self, job: Job, done: Round) -> None:
         if not job.app.outputs or not job.output_dir or job.sandbox is None:
@@ -303,6 +398,8 @@ class Engine:
         in_flight: dict[str, int] = defaultdict(int, self.store.active_by_resource())
         blocked: set[str] = set()
         for job in waiting:
+            if job.app.after and not self._dependencies_possible(job, done):
+                continue
             try:
                 names = self.candidates(job.app, job.resource)
             except (LRMSError, ValueError) as exc:
@@ -317,20 +414,69 @@ class Engine:
                          if n not in blocked and in_flight[n] < self.limit(n)), None)
             if name is None:
                 continue
+            app = self._to_submit(job, self.resource(name))
+            if app is None:
+                continue
             pinned = job.resource
             if not self.store.claim(job, name):
                 continue  # another process took it
-            outcome = self._submit_one(job, self.resource(name), pinned, done)
+            outcome = self._submit_one(job, app, self.resource(name), pinned, done)
             if outcome == Submission.SUBMITTED:
                 in_flight[name] += 1
                 done.submitted.append(job)
             elif outcome == Submission.FULL:
                 blocked.add(name)
 
-    def _submit_one(self, job: Job, resource: LRMS, pinned: str | None,
+    def _dependencies_possible(self, job: Job, done: Round) -> bool:
+        """False (and the job ended DEPENDENCY_FAILED) if a dependency can never be met."""
+        unmet = self._unmet(job)
+        if unmet is None:
+            return True
+        try:
+            announcer = self._announcer(job)
+        except LRMSError as exc:
+            done.errors.append(f"job {job.jobid}: {exc}")
+            return False
+        if self.store.claim(job, job.resource or ""):
+            self._dependency_failed(job, announcer, *unmet)
+            self.store.save([job], release=True)
+            done.terminated.append(job)
+        return False
+
+    def _to_submit(self, job: Job, resource: LRMS) -> Application | None:
+        """The application to submit to ``resource`` now, or None while the engine holds it.
+
+        The engine holds a job marked ``hold`` the backend cannot hold, and one
+        waiting for a job that has not ended unless the backend can wait for it
+        natively (same resource, native id known); satisfied dependencies are left out.
+        """
+        app = job.app
+        if app.hold and "hold" not in resource.template_fields:
+            self._note(job, "held: release it with 'lrms release'")
+            return None
+        native = []
+        for dependency in app.after:
+            other = self._latest_of(dependency)
+            if other is None or other.state == State.TERMINATED:
+                continue  # met: _unmet has ended the job otherwise
+            if not (other.resource == resource.name and other.native_id
+                    and "after" in resource.template_fields
+                    and dependency.condition in resource.after_conditions):
+                self._note(job, f"waiting for job {other.jobid} to end (after {dependency})")
+                return None
+            native.append(Dependency(other.jobid, dependency.condition, other.native_id))
+        return dataclasses.replace(app, after=tuple(native)) if app.after else app
+
+    def _note(self, job: Job, message: str) -> None:
+        """Record why a NEW job waits (saved only when the reason changes)."""
+        if job.status_message != message and self.store.claim(job, job.resource or ""):
+            job.status_message = message
+            self.store.save([job], release=True)
+
+    def _submit_one(self, job: Job, app: Application, resource: LRMS, pinned: str | None,
                     done: Round) -> Submission:
         try:
-            resource.submit_job(job.app, job)
+            resource.submit_job(app, job)
         except ResourceFull:
             job.resource = pinned
             self.store.save([job], release=True)
@@ -452,6 +598,24 @@ class Engine:
             return
         resource = self._submitted(job, "cancel")
         resource.cancel_job(job)
+        self.store.save([job])
+
+    def release(self, job: Job) -> None:
+        """Release a job submitted with ``hold``: the engine's hold (a NEW job) is
+        dropped so a later round submits it; a held queued job is released on its
+        resource (:meth:`LRMS.release_job`)."""
+        if not job.app.hold:
+            raise InvalidJobState(f"job {job.jobid} was not submitted held: nothing to release")
+        if job.state == State.NEW:
+            if not self.store.claim(job, job.resource or ""):
+                raise InvalidJobState(f"job {job.jobid} is being submitted right now; "
+                                      "release it again in a moment")
+            job.app = dataclasses.replace(job.app, hold=False)
+            job.status_message = "released"
+            self.store.save([job], release=True)
+            return
+        self._submitted(job, "release").release_job(job)
+        job.status_message = "released"
         self.store.save([job])
 
     def fetch(

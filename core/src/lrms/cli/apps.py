@@ -6,9 +6,11 @@ Every problem is a :class:`UsageError` naming the file, the entry (or line) and 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -86,6 +88,34 @@ def _duration(value: Any) -> Duration:
     return Duration.positive(value)
 
 
+def _texts_or_csv(value: Any) -> list[str]:
+    return [item for item in value.split(",") if item] if isinstance(value, str) else (
+        _texts(value))
+
+
+def _after(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else _texts(value)
+
+
+def begin_time(value: Any) -> float:
+    """A start time as POSIX seconds: ISO 8601 (local time without an offset), a date,
+    or an offset from now such as ``+30min``."""
+    if isinstance(value, str) and value.strip().startswith("+"):
+        return time.time() + Duration.positive(value.strip()[1:]).seconds
+    moment: Any = value
+    if isinstance(value, str):
+        try:
+            moment = datetime.datetime.fromisoformat(value.strip())
+        except ValueError:
+            moment = None
+    elif isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        moment = datetime.datetime.combine(value, datetime.time())
+    if not isinstance(moment, datetime.datetime):
+        raise ValueError(f"expected a time such as 2026-12-07T10:00 or an offset such as "
+                         f"+30min, got {value!r}")
+    return moment.timestamp()
+
+
 def _extra(value: Any) -> dict[str, dict[str, Any]]:
     if not isinstance(value, Mapping) or not all(isinstance(v, Mapping) for v in value.values()):
         raise ValueError(f"expected backend names mapped to options, got {value!r}")
@@ -98,7 +128,20 @@ KEYS: dict[str, Checker] = {
     "jobname": _text, "requested_cores": _whole, "requested_memory": _memory,
     "requested_walltime": _duration, "requested_architecture": _text, "stdin": _text,
     "stdout": _text, "stderr": _text, "join": _flag, "extra": _extra,
+    "workdir": _text, "gpus": _whole, "nodes": _whole, "tasks_per_node": _whole,
+    "exclusive": _flag, "constraint": _text, "launcher": _text, "account": _text,
+    "qos": _text, "reservation": _text, "email": _text, "email_events": _texts_or_csv,
+    "hold": _flag, "begin": begin_time, "after": _after,
 }
+#: --file keys whose Application keyword differs.
+RENAMED = {"gpus": "requested_gpus", "begin": "earliest_start"}
+#: Template options given on the command line: (option attribute, Application keyword).
+TEMPLATE_OPTIONS = (
+    ("workdir", "workdir"), ("nodes", "nodes"), ("tasks_per_node", "tasks_per_node"),
+    ("gpus", "requested_gpus"), ("exclusive", "exclusive"), ("constraint", "constraint"),
+    ("launcher", "launcher"), ("account", "account"), ("qos", "qos"),
+    ("reservation", "reservation"), ("mail_user", "email"), ("hold", "hold"),
+)
 
 
 # -- the command-line options ------------------------------------------------------------
@@ -131,9 +174,22 @@ def defaults(args: argparse.Namespace) -> dict[str, Any]:
     if args.env:
         given["environment"] = environment(args.env)
     for option, key in (("name", "jobname"), ("cores", "requested_cores"),
-                        ("memory", "requested_memory"), ("walltime", "requested_walltime")):
+                        ("memory", "requested_memory"), ("walltime", "requested_walltime"),
+                        *TEMPLATE_OPTIONS):
         if getattr(args, option) is not None:
             given[key] = getattr(args, option)
+    if args.mail_type is not None:
+        given["email_events"] = _texts_or_csv(args.mail_type)
+    if args.after:
+        given["after"] = list(args.after)
+    if args.begin is not None:
+        try:
+            given["earliest_start"] = begin_time(args.begin)
+        except ValueError as exc:
+            raise _usage(f"--begin: {exc}") from None
+    if args.stdin is not None:
+        given["inputs"] = [*given.get("inputs", []), args.stdin]
+        given["stdin"] = os.path.basename(os.path.abspath(args.stdin))
     return given
 
 
@@ -209,7 +265,7 @@ def from_file(path: str, given: Mapping[str, Any], *, streams: bool) -> list[App
             if key not in KEYS:
                 raise _usage(f"{at}: {key}: unknown key (known: {', '.join(KEYS)})")
             try:
-                kwargs[key] = KEYS[key](value)
+                kwargs[RENAMED.get(key) or key] = KEYS[key](value)
             except ValueError as exc:
                 raise _usage(f"{at}: {key}: {exc}") from None
         if "arguments" not in entry:

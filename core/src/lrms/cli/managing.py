@@ -1,4 +1,5 @@
-"""``lrms cancel``, ``fetch``, ``peek``, ``free`` and ``clean``: acting on stored jobs."""
+"""``lrms cancel``, ``release``, ``fetch``, ``peek``, ``free`` and ``clean``: acting on
+stored jobs."""
 
 from __future__ import annotations
 
@@ -64,6 +65,24 @@ def cancel(session: Session, args: argparse.Namespace) -> int:
         print_json([job_dict(engine.get(job.jobid)) for job in jobs])
     if not jobs:
         note("no job to cancel")
+    return code
+
+
+def release(session: Session, args: argparse.Namespace) -> int:
+    jobs = session.pick(args.jobids, tag=args.tag, states=NOT_ENDED, how="--tag TAG")
+    if not args.jobids:
+        jobs = [job for job in jobs if job.app.hold]
+    engine = session.engine()
+
+    def one(job: Job) -> str | None:
+        engine.release(job)
+        return None if args.json else f"{job.jobid}  released"
+
+    code = _each(session, jobs, one)
+    if args.json:
+        print_json([job_dict(engine.get(job.jobid)) for job in jobs])
+    if not jobs:
+        note("no job to release")
     return code
 
 

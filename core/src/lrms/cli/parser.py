@@ -64,6 +64,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {text!r}")
+    return value
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -92,6 +102,39 @@ def _request(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", "-n", metavar="NAME", help="job name")
     parser.add_argument("--tag", metavar="TAG", help="label the job(s), to select them later")
     _in_flight(parser)
+    _template(parser.add_argument_group(
+        "job template", "refused before submission by a resource whose backend cannot honour "
+        "them (see the job template page)"))
+
+
+def _template(group: argparse._ArgumentGroup) -> None:
+    """The portable job template's options (``Application`` fields)."""
+    add = group.add_argument
+    add("--workdir", metavar="DIR",
+        help="directory on the resource to run in (absolute or ~/...; default: the sandbox; "
+        "stdout and stderr stay in the sandbox)")
+    add("--stdin", metavar="FILE", help="local file copied into the sandbox and read on stdin")
+    add("--nodes", type=_positive, metavar="N", help="nodes (default 1)")
+    add("--tasks-per-node", type=_positive, metavar="N",
+        help="processes per node (default 1); --cores is then per task")
+    add("--gpus", type=_count, metavar="N", help="GPUs per node")
+    add("--exclusive", action="store_true", default=None, help="whole nodes, not shared")
+    add("--constraint", metavar="EXPR", help="node features, e.g. 'intel&ib'")
+    add("--launcher", choices=("srun", "mpirun", "mpiexec"),
+        help="start the command once per task with this launcher")
+    add("--account", metavar="NAME", help="account charged")
+    add("--qos", metavar="NAME", help="quality of service")
+    add("--reservation", metavar="NAME", help="reservation to run in")
+    add("--mail-user", metavar="ADDR", help="address for notices")
+    add("--mail-type", metavar="EVENTS", help="notices to send: begin,end,fail")
+    add("--hold", action="store_true", default=None,
+        help="submit held; 'lrms release JOBID' lets it start")
+    add("--begin", metavar="TIME",
+        help="do not start before TIME: 2026-12-07T10:00[:00][+01:00] (local time without "
+        "an offset) or +30min")
+    add("--after", action="append", default=[], metavar="JOBID[:ok|:any]",
+        help="start only after this lrms job ended (ok: with exit code 0, the default; any: "
+        "however it ended); repeatable")
 
 
 def _selection(parser: argparse.ArgumentParser, *, everything: str | None = None,
@@ -151,8 +194,10 @@ appended as arguments.
 --file FILE (YAML, or JSON if it ends in .json): a list of mappings with the keys
 arguments (required), inputs, outputs, environment, jobname, requested_cores,
 requested_memory, requested_walltime, requested_architecture, stdin, stdout, stderr,
-join, extra.  Relative input paths are relative to the file's folder.  The command-line
-request options fill in what an entry leaves out.""")
+join, extra, and the job template's workdir, gpus, nodes, tasks_per_node, exclusive,
+constraint, launcher, account, qos, reservation, email, email_events, hold, begin,
+after.  Relative input paths are relative to the file's folder; stdin names a file in
+the sandbox.  The command-line request options fill in what an entry leaves out.""")
     _request(submit)
     submit.add_argument("--output-dir", "-d", metavar="DIR", default="lrms-output",
                         help="root of the per-job output folders (default ./lrms-output; "
@@ -255,6 +300,17 @@ lrms cancel --all-active
 """)
     _selection(cancel, everything="--all-active:every job not yet terminated")
     _json(cancel)
+
+    release = _command(
+        commands, "release", "managing:release", "let held jobs start",
+        "Release jobs submitted with --hold: a job lrms holds itself is submitted by the next "
+        "round; a job held by its scheduler is released there.",
+        """
+lrms release 20260101120000-3f2a9c01bd
+lrms release --tag sweep
+""")
+    _selection(release)
+    _json(release)
 
     fetch = _command(
         commands, "fetch", "managing:fetch", "copy jobs' outputs back",
