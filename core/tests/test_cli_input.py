@@ -195,3 +195,98 @@ def test_file_and_a_command_do_not_mix(cli, tmp_path):
     assert done.code == 2 and "give no command after '--'" in done.err
     both = cli("submit", "--file", "apps.yaml", "--params", "p.txt")
     assert both.code == 2  # argparse: not allowed together
+
+
+# -- the job template ------------------------------------------------------------------------
+
+
+def test_template_options_reach_the_stored_application(cli, tmp_path):
+    (tmp_path / "in.txt").write_text("fed on stdin\n")
+    done = cli("submit", "--json", "--hold", "--workdir", "~/w", "--stdin", "in.txt",
+               "--launcher", "mpirun", "--nodes", "1", "--tasks-per-node", "1", "--",
+               "cat")
+    assert done.code == 0, done.err
+    app = json.loads(done.out)[0]["app"]
+    assert (app["hold"], app["workdir"], app["launcher"]) == (True, "~/w", "mpirun")
+    assert app["stdin"] == "in.txt" and app["inputs"] == {str(tmp_path / "in.txt"): "in.txt"}
+    assert jobs_of(cli)[0]["state"] == "NEW"  # held by the engine: shellcmd cannot hold
+
+
+def test_stdin_file_is_staged_and_read(cli, tmp_path):
+    (tmp_path / "in.txt").write_text("fed on stdin\n")
+    done = cli("run", "--stdin", "in.txt", "--", "cat")
+    assert (done.code, done.out) == (0, "fed on stdin\n"), done.err
+
+
+@pytest.mark.parametrize(("options", "shown"), [
+    (["--account", "proj"], "account=proj"),
+    (["--gpus", "1"], "requested_gpus=1"),
+    (["--mail-user", "me@example.org", "--mail-type", "end,begin"], "email=me@example.org"),
+    (["--exclusive"], "exclusive=true"),
+    (["--begin", "2026-12-07T10:00:00+00:00"], "earliest_start=2026-12-07T"),
+])
+def test_a_field_the_backend_cannot_honour_is_refused_on_one_line(cli, options, shown):
+    done = cli("submit", *options, "--", "true")
+    assert done.code == 2, done.err
+    assert done.err.count("\n") == 1 and (
+        f"resource localhost (backend shellcmd) cannot honour {shown}") in done.err, done.err
+    assert jobs_of(cli) == []
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--begin", "tomorrow"], "--begin: expected a time such as 2026-12-07T10:00 or an offset"),
+    (["--begin", "+0s"], "--begin: invalid duration '0s'"),
+    (["--after", "x:maybe"], "after: a dependency is JOBID[:ok|:any], got 'x:maybe'"),
+    (["--mail-type", "end"], "email_events needs an email address"),
+    (["--workdir", "rel/dir"], "workdir must be an absolute directory on the resource"),
+    (["--after", "20261206-nosuch"], "no job '20261206-nosuch' in job store"),
+])
+def test_bad_template_options_are_one_line_usage_errors(cli, options, message):
+    done = cli("submit", *options, "--", "true")
+    assert done.code == 2 and done.err.startswith("lrms: error: ") and message in done.err, (
+        done.err)
+    assert done.err.count("\n") == 1
+    assert jobs_of(cli) == []
+
+
+def test_begin_forms():
+    import datetime
+    import time
+
+    from lrms.cli.apps import begin_time
+
+    assert begin_time("2026-12-07T10:00+01:00") == datetime.datetime(
+        2026, 12, 7, 9, 0, tzinfo=datetime.timezone.utc).timestamp()
+    assert begin_time("2026-12-07T10:00") == datetime.datetime(2026, 12, 7, 10, 0).timestamp()
+    assert begin_time(datetime.date(2026, 12, 7)) == datetime.datetime(2026, 12, 7).timestamp()
+    before = time.time()
+    offset = begin_time("+30min")
+    assert before + 1800 <= offset <= time.time() + 1800
+
+
+def test_file_template_keys(cli, tmp_path):
+    first = cli("submit", "--json", "--", "true")
+    jobid = json.loads(first.out)[0]["jobid"]
+    (tmp_path / "apps.yaml").write_text(
+        "- arguments: [echo]\n  hold: true\n  workdir: /tmp\n  launcher: srun\n"
+        f"  tasks_per_node: 1\n  nodes: 1\n  after: [{jobid}, '{jobid}:any']\n")
+    done = cli("submit", "--json", "--file", "apps.yaml")
+    assert done.code == 0, done.err
+    app = json.loads(done.out)[0]["app"]
+    assert app["after"] == [{"jobid": jobid, "condition": "ok", "native_id": None},
+                            {"jobid": jobid, "condition": "any", "native_id": None}]
+    assert (app["hold"], app["workdir"], app["launcher"]) == (True, "/tmp", "srun")
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ("  begin: someday\n", "apps.yaml:2: entry 1: begin: expected a time such as"),
+    ("  gpus: many\n", "apps.yaml:2: entry 1: gpus: expected a whole number"),
+    ("  gpus: 2\n", "cannot honour requested_gpus=2"),
+    ("  hold: yes please\n", "apps.yaml:2: entry 1: hold: expected true or false"),
+    ("  email_events: [end]\n", "apps.yaml:1: entry 1: email_events needs an email address"),
+])
+def test_file_template_problems_name_the_entry_and_key(cli, tmp_path, entry, message):
+    (tmp_path / "apps.yaml").write_text(f"- arguments: [echo]\n{entry}")
+    done = cli("submit", "--file", "apps.yaml")
+    assert done.code == 2 and message in done.err, done.err
+    assert jobs_of(cli) == []
