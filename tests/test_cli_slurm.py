@@ -32,7 +32,7 @@ def slurm_config(path: Path, slurm: dict[str, str], spool: Path) -> str:
         "resources:\n  cluster:\n    backend: slurm\n"
         f"    partition: {slurm['LRMS_SLURM_PARTITION']}\n    spool: {spool}\n"
         "    max_cores: 2\n    max_cores_per_job: 1\n    max_memory_per_core: 1GiB\n"
-        "    max_walltime: 1h\n    architecture: [x86_64]\n")
+        "    max_walltime: 1h\n    architecture: [x86_64]\n    max_gpus_per_job: 2\n")
     return str(path)
 
 
@@ -141,3 +141,46 @@ def test_cancel_run_and_resources(cli):
 
     ran = cli("run", "--memory", "100MiB", "--", "echo", "$(hostname)", "a  b")
     assert ran == (0, "$(hostname) a  b\n", "")
+
+
+def scontrol(native_id: str) -> str:
+    return subprocess.run(["scontrol", "--oneliner", "show", "job", native_id], check=True,
+                          capture_output=True, text=True).stdout
+
+
+def test_after_ok_on_a_failing_job_is_native_and_ends_dependency_failed(cli, tmp_path):
+    """B waits in Slurm (--dependency=afterok) for A; A fails: B ends dependency_failed and
+    is cancelled on the cluster; C (:any) runs once A ended."""
+    go = tmp_path / "go"
+    first = cli("submit", "--memory", "100MiB", "--", "sh", "-c",
+                f"while [ ! -e {go} ]; do sleep 0.2; done; exit 3").out.strip()
+    then = cli("submit", "--memory", "100MiB", "--after", first, "--", "true")
+    anyway = cli("submit", "--memory", "100MiB", "--after", f"{first}:any", "--", "true")
+    assert then.code == anyway.code == 0, then.err + anyway.err
+    then, anyway = then.out.strip(), anyway.out.strip()
+    jobs = jobs_of(cli)
+    native = jobs[first]["native_id"]
+    assert f"Dependency=afterok:{native}(unfulfilled)" in scontrol(jobs[then]["native_id"])
+    assert f"Dependency=afterany:{native}(unfulfilled)" in scontrol(jobs[anyway]["native_id"])
+    go.touch()
+    assert cli("wait", first, then, anyway, "--interval", "0.5").code == 1
+    jobs = jobs_of(cli)
+    assert jobs[then]["termination_reason"] == "dependency_failed"
+    assert first in (jobs[then]["status_message"] or "")
+    assert "JobState=CANCELLED" in scontrol(jobs[then]["native_id"])
+    assert (jobs[first]["returncode"], jobs[anyway]["returncode"]) == (3, 0)
+
+
+def test_hold_gpus_account_and_release(cli, slurm):
+    held = cli("submit", "--memory", "100MiB", "--hold", "--gpus", "1", "--account",
+               slurm["LRMS_SLURM_ACCOUNT"], "--", "sh", "-c", 'echo "GPUs $SLURM_GPUS_ON_NODE"')
+    assert held.code == 0, held.err
+    job = held.out.strip()
+    [shown] = json.loads(cli("status", job, "--json").out)
+    assert shown["state"] == "STOPPED"
+    line = scontrol(shown["native_id"])
+    assert "Priority=0 " in line and "Account=lrms-test " in line and "gres:gpu:1" in line
+    released = cli("release", job)
+    assert released.code == 0, released.err
+    assert cli("wait", job, "--interval", "0.5").code == 0
+    assert cli("peek", job).out == "GPUs 1\n"

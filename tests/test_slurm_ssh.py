@@ -182,3 +182,26 @@ def test_find_jobs_over_ssh(remote_slurm: Any, sshd: types.SimpleNamespace,
         assert (again.native_id, again.sandbox) == (done.native_id, done.sandbox)
     finally:
         forgetful.close()
+
+
+def test_template_job_over_ssh_as_the_test_user(remote_slurm: Any, slurm: dict[str, str]) -> None:
+    """lrmstest's association gives it the test account and QoS; the held GPU job shows them
+    in the controller, then lrms release (scontrol over SSH) lets it run on two tasks."""
+    res = remote_slurm(max_gpus_per_job=2)
+    app = Application(
+        ["sh", "-c", 'echo "$SLURM_NTASKS tasks, GPUs $CUDA_VISIBLE_DEVICES"'],
+        requested_memory="100MiB", requested_gpus=1, tasks_per_node=2, hold=True,
+        account=slurm["LRMS_SLURM_ACCOUNT"], qos=slurm["LRMS_SLURM_QOS"])
+    job = submit(res, app)
+    line = subprocess.run(["scontrol", "--oneliner", "show", "job", job.native_id or ""],
+                          check=True, capture_output=True, text=True).stdout
+    for field in ("UserId=lrmstest(", "Account=lrms-test ", "QOS=lrms-high ", "Priority=0 ",
+                  "NumTasks=2 ", "TresPerNode=gres:gpu:1"):
+        assert field in line
+    assert res.update_job_state(job) == State.STOPPED
+    res.release_job(job)
+    wait(res, [job])
+    assert job.exitcode == 0
+    out = io.BytesIO()
+    res.peek(job, "stdout", out)
+    assert out.getvalue().decode().startswith("2 tasks, GPUs ")

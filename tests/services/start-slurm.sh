@@ -20,7 +20,7 @@
 #   /etc/slurm/slurmdbd.conf, logs in /var/log/slurm/, pid files in
 #   /run/lrms-slurm/, state in /var/spool/slurmctld and /var/spool/slurmd,
 #   /etc/slurm/gres.conf, /tmp/lrms-slurm.env (KEY=VALUE: LRMS_SLURM_PARTITION, _NODE,
-#   _ACCOUNTING, _CONF, _GPUS, _FEATURES, and with accounting _ACCOUNT, _QOS).
+#   _ACCOUNTING, _CONF, _GPUS, _FEATURES, _LICENSE, and with accounting _ACCOUNT, _QOS).
 # Partition "debug" on this host; the node has $GPUS GPUs (placeholder device files
 # $RUN/gpuN, see gres.conf below) and the features $FEATURES.  With accounting, the account $ACCOUNT and the
 # QoS $QOS are open to root and lrmstest (associations are not enforced: a job without
@@ -39,6 +39,7 @@ FEATURES=fast,ib        # node features, for --constraint
 ACCOUNT=lrms-test       # an account and a QoS besides the defaults (root, normal)
 QOS=lrms-high
 ACCOUNT_USERS=root,lrmstest
+LICENSE=lrms-reservable
 
 ETC=/etc/slurm
 RUN=/run/lrms-slurm
@@ -213,6 +214,8 @@ $ACCT
 # get --gpus/--gres scheduling and accounting; no devices are bound.
 GresTypes=gpu
 AccountingStorageTRES=gres/gpu
+# A license no job uses: tests make reservations of it (no nodes), which hold back no job.
+Licenses=$LICENSE:1
 NodeName=$NODE NodeAddr=127.0.0.1 NodeHostname=$NODE $HW Gres=gpu:$GPUS Features=$FEATURES State=UNKNOWN
 PartitionName=$PARTITION Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 CONF
@@ -376,6 +379,7 @@ LRMS_SLURM_ACCOUNTING=$ACCOUNTING
 LRMS_SLURM_CONF=$ETC/slurm.conf
 LRMS_SLURM_GPUS=$GPUS
 LRMS_SLURM_FEATURES=$FEATURES
+LRMS_SLURM_LICENSE=$LICENSE
 ENV
 [ "$ACCOUNTING" = 0 ] || printf 'LRMS_SLURM_ACCOUNT=%s\nLRMS_SLURM_QOS=%s\n' "$ACCOUNT" "$QOS" >>"$ENV_FILE.tmp"
 mv -f "$ENV_FILE.tmp" "$ENV_FILE"

@@ -9,9 +9,12 @@ to count scheduler commands.
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import logging
+import os
+import re
 import subprocess
 import sys
 import time
@@ -22,7 +25,7 @@ from typing import Any
 import pytest
 
 import lrms
-from lrms import Application, Job, State, TerminationReason
+from lrms import Application, Dependency, Job, State, TerminationReason
 from lrms.transport import CommandResult, LocalTransport
 
 SERVICES = Path(__file__).resolve().parents[3] / "tests" / "services"
@@ -68,6 +71,7 @@ class Tracker:
 
 
 def make_resource(slurm: dict[str, str], spool: Path, **options: Any) -> lrms.LRMS:
+    options.setdefault("max_gpus_per_job", 4)
     return lrms.LRMS("cluster", ["x86_64"], 2, 2, "1GiB", "1h", backend="slurm",
                      transport=Recording(),
                      partition=slurm["LRMS_SLURM_PARTITION"], spool=str(spool), **options)
@@ -315,13 +319,195 @@ def test_dry_run_renders_script_and_argv_without_submitting(slurm: dict[str, str
     assert argv == [
         "sbatch", "--parsable", "--job-name=my_job", f"--chdir={sandbox}",
         f"--output={sandbox}/.lrms/scheduler.out", "--nodes=1", "--ntasks=1",
-        "--cpus-per-task=2", "--mem=1536M", "--time=00:50:00", "--partition=other",
-        "--account=physics", "--qos=long", "--exclusive", "--hold",
+        "--ntasks-per-node=1", "--cpus-per-task=2", "--mem=1536M", "--time=00:50:00",
+        "--partition=other", "--account=physics", "--qos=long", "--exclusive", "--hold",
         f"{sandbox}/.lrms/job.sh"]
     assert "module load x\n" in script and f"# lrms job {job.jobid};" in script
     assert "\nprog 'it'\"'\"'s' '$(x)' < /dev/null > stdout 2> stderr\n" in script
     assert job.native_id is None and job.sandbox is None
     assert isinstance(res.transport, Recording) and res.transport.commands == []
+
+
+# --- the job template ------------------------------------------------------------------
+
+
+def shown(native_id: str) -> dict[str, str]:
+    """What the controller holds of a job: ``scontrol show job --oneliner`` as a dict."""
+    line = subprocess.run(["scontrol", "--oneliner", "show", "job", native_id], check=True,
+                          capture_output=True, text=True).stdout
+    return dict(re.findall(r"(\S+?)=(\S*)", line))
+
+
+def local_time(text: str) -> float:
+    """A time scontrol prints (the controller's local time) as a POSIX time."""
+    return datetime.datetime.fromisoformat(text).timestamp()
+
+
+def test_dry_run_maps_every_template_field(slurm: dict[str, str], tmp_path: Path) -> None:
+    """Template fields win over the resource's and the application's options of the same
+    name; requests are per node and per task, memory the job's total split over nodes."""
+    res = make_resource(slurm, tmp_path / "spool", account="physics", qos="long",
+                        reservation="res", constraint="old", extra_args=["--comment=x"])
+    begin = time.time() + 3600
+    app = Application(
+        ["prog"], requested_cores=1, requested_memory="1.5GiB", requested_gpus=2, nodes=2,
+        tasks_per_node=1, account="chem", qos="high", reservation="maint",
+        constraint="fast&ib", email="me@example.org", email_events=["end", "begin"],
+        hold=True, earliest_start=begin, exclusive=True,
+        after=[Dependency("a", "ok", "11"), Dependency("b", "any", "12"),
+               Dependency("c", "ok", "13")],
+        extra={"slurm": {"qos": "ignored", "partition": "other"}})
+    job = Job(app)
+    _, submission = res.backend.dry_run(app, job)
+    sandbox = f"{tmp_path}/spool/jobs/{job.jobid}"
+    argv = list(submission.argv)
+    begin_arg = next(a for a in argv if a.startswith("--begin=now+"))
+    assert 3590 <= int(begin_arg.removeprefix("--begin=now+")) <= 3600
+    assert argv == [
+        "sbatch", "--parsable", "--job-name=prog", f"--chdir={sandbox}",
+        f"--output={sandbox}/.lrms/scheduler.out", "--nodes=2", "--ntasks=2",
+        "--ntasks-per-node=1", "--cpus-per-task=1", "--mem=768M", "--gpus-per-node=2",
+        "--partition=other", "--account=chem", "--qos=high", "--reservation=maint",
+        "--constraint=fast&ib", "--mail-user=me@example.org", "--mail-type=BEGIN,END",
+        "--hold", begin_arg, "--dependency=afterok:11:13,afterany:12", "--exclusive",
+        "--comment=x", f"{sandbox}/.lrms/job.sh"]
+    # Without template fields the resource's options stand; a past start adds nothing.
+    plain = Application(["prog"], earliest_start=time.time() - 60)
+    _, submission = res.backend.dry_run(plain, Job(plain))
+    assert [a for a in submission.argv if a.startswith(("--account", "--qos", "--res",
+                                                        "--cons", "--begin"))] == [
+        "--account=physics", "--qos=long", "--reservation=res", "--constraint=old"]
+    res.close()
+
+
+def test_gpus_over_the_limit_and_dependencies_without_native_id_are_refused(
+        cluster: lrms.LRMS) -> None:
+    recording = cluster.transport
+    assert isinstance(recording, Recording)
+    for app, says in ((small(["true"], requested_gpus=3, nodes=2), "6 GPUs requested"),
+                      (small(["true"], after=["some-job"]), "native id")):
+        with pytest.raises(lrms.LimitExceeded, match=says):
+            cluster.submit_job(app, Job(app))
+    assert recording.commands == []
+
+
+def test_slurm_receives_the_template_fields(cluster: lrms.LRMS, slurm: dict[str, str]) -> None:
+    """What the controller holds (scontrol show job) of a held job with every field; then
+    lrms release lets it wait for its begin time only."""
+    begin = time.time() + 3600
+    app = small(["true"], requested_gpus=1, tasks_per_node=2, account=slurm["LRMS_SLURM_ACCOUNT"],
+                qos=slurm["LRMS_SLURM_QOS"], constraint="fast&ib", email="me@example.org",
+                email_events=["begin", "end", "fail"], hold=True, earliest_start=begin,
+                exclusive=True)
+    job = submit(cluster, app)
+    held = shown(job.native_id or "")
+    assert (held["Account"], held["QOS"]) == ("lrms-test", "lrms-high")
+    # NumNodes is a range while the job waits (min-max: exactly one)
+    assert (held["NumNodes"], held["NumTasks"], held["CPUs/Task"]) == ("1-1", "2", "1")
+    assert "gres/gpu=1" in held["TRES"] and held["TresPerNode"] == "gres:gpu:1"
+    assert (held["Features"], held["OverSubscribe"]) == ("fast&ib", "NO")
+    assert (held["MailUser"], held["MailType"]) == ("me@example.org", "BEGIN,END,FAIL")
+    assert (held["Priority"], held["Reason"]) == ("0", "JobHeldUser")
+    assert abs(local_time(held["StartTime"]) - begin) <= 2
+    assert cluster.update_job_state(job) == State.STOPPED
+    cluster.release_job(job)
+    released = shown(job.native_id or "")
+    assert released["Priority"] != "0" and released["Reason"] in ("None", "BeginTime")
+    assert cluster.update_job_state(job) == State.SUBMITTED
+    cluster.cancel_job(job)
+
+
+def test_slurm_receives_the_reservation(cluster: lrms.LRMS, slurm: dict[str, str]) -> None:
+    """A reservation of the cluster's spare license (no nodes, so no other job waits for
+    it), made for this test and deleted once the job in it is gone."""
+    name = f"lrms-test-{os.getpid()}"
+    subprocess.run(["scontrol", "create", "reservation", f"ReservationName={name}",
+                    "StartTime=now+1day", "Duration=10", "Users=root",
+                    f"Licenses={slurm['LRMS_SLURM_LICENSE']}:1", "Flags=LICENSE_ONLY"],
+                   check=True, capture_output=True)
+    job = None
+    try:
+        job = submit(cluster, small(["true"], reservation=name, hold=True))
+        assert shown(job.native_id or "")["Reservation"] == name
+    finally:
+        if job is not None:
+            cluster.cancel_job(job)
+            wait(cluster, [job])
+        subprocess.run(["scontrol", "delete", f"ReservationName={name}"], check=True,
+                       capture_output=True)
+
+
+def test_two_nodes_reach_slurm(cluster: lrms.LRMS) -> None:
+    """The cluster has one node: Slurm refuses two, which shows it read --nodes=2."""
+    app = small(["true"], nodes=2, hold=True)
+    with pytest.raises(lrms.SubmissionRefused, match="Node count specification invalid"):
+        cluster.submit_job(app, Job(app))
+
+
+def test_srun_launcher_starts_the_program_on_every_task(cluster: lrms.LRMS) -> None:
+    app = small(["sh", "-c", 'echo "task $SLURM_PROCID of $SLURM_NTASKS"'], launcher="srun",
+                tasks_per_node=2)
+    job = submit(cluster, app)
+    wait(cluster, [job])
+    assert job.exitcode == 0 and job.sandbox is not None
+    assert sorted((Path(job.sandbox) / "stdout").read_text().splitlines()) == [
+        "task 0 of 2", "task 1 of 2"]
+
+
+def test_gpu_job_runs_and_the_status_counts_its_gpu(cluster: lrms.LRMS, tmp_path: Path,
+                                                    slurm: dict[str, str]) -> None:
+    go = tmp_path / "go"
+    script = f'echo "$CUDA_VISIBLE_DEVICES" > gpus.txt; while [ ! -e {go} ]; do sleep 0.2; done'
+    job = submit(cluster, small(["sh", "-c", script], requested_gpus=1))
+    wait(cluster, [job], State.RUNNING)
+    status = cluster.get_resource_status()
+    assert status.details["gpus_total"] == int(slurm["LRMS_SLURM_GPUS"])
+    assert 1 <= status.details["gpus_allocated"] <= status.details["gpus_total"]
+    assert status.details["gpus_free"] == (status.details["gpus_total"]
+                                           - status.details["gpus_allocated"])
+    go.touch()
+    wait(cluster, [job])
+    assert job.exitcode == 0 and job.sandbox is not None
+    assert (Path(job.sandbox) / "gpus.txt").read_text().strip() in ("0", "1")
+
+
+def test_dependent_job_starts_after_its_dependency_ended(cluster: lrms.LRMS,
+                                                         tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    first = submit(cluster, small(["sh", "-c", f"while [ ! -e {go} ]; do sleep 0.2; done"]))
+    then = submit(cluster, small(["true"], after=[
+        Dependency(first.jobid, "ok", first.native_id)]))
+    assert shown(then.native_id or "")["Dependency"] == f"afterok:{first.native_id}(unfulfilled)"
+    assert cluster.update_job_state(then) == State.SUBMITTED
+    assert then.status_message == "Dependency"
+    go.touch()
+    wait(cluster, [first, then])
+    assert (first.exitcode, then.exitcode) == (0, 0)
+    times = subprocess.run(
+        ["sacct", "--noheader", "--parsable2", "--allocations", "--format=JobID,Start,End",
+         f"--jobs={first.native_id},{then.native_id}"],
+        check=True, capture_output=True, text=True).stdout
+    rows = {jobid: (start, end) for jobid, start, end in
+            (line.split("|") for line in times.splitlines())}
+    assert local_time(rows[then.native_id or ""][0]) >= local_time(rows[first.native_id or ""][1])
+
+
+def test_ok_dependency_on_a_failed_job_is_never_satisfied(cluster: lrms.LRMS) -> None:
+    """afterok on a job that failed: Slurm leaves the dependent pending for good (reported
+    STOPPED, with Slurm's reason) for the engine to end; afterany runs."""
+    failed = submit(cluster, small(["sh", "-c", "exit 3"]))
+    native = Dependency(failed.jobid, "ok", failed.native_id)
+    never = submit(cluster, small(["true"], after=[native]))
+    anyway = submit(cluster, small(["true"], after=[
+        Dependency(failed.jobid, "any", failed.native_id)]))
+    wait(cluster, [never], State.STOPPED)
+    assert never.status_message == "DependencyNeverSatisfied"
+    assert shown(never.native_id or "")["Dependency"] == f"afterok:{failed.native_id}(failed)"
+    wait(cluster, [failed, anyway])
+    assert (failed.exitcode, anyway.exitcode) == (3, 0)
+    cluster.cancel_job(never)
+    wait(cluster, [never])
+    assert never.termination_reason == Why.CANCELLED
 
 
 # --- degraded information -----------------------------------------------------------

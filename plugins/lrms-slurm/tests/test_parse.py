@@ -14,19 +14,21 @@ from lrms_slurm.parse import (
     SACCT_ARGS,
     SACCT_FIELDS,
     SINFO_ARGS,
+    SINFO_FORMAT,
     SQUEUE_ARGS,
     SQUEUE_COUNT_ARGS,
     SQUEUE_FORMAT,
     STATES,
     count_jobs,
     expand_array_id,
+    gpu_count,
     index_reports,
     merge_array,
     parse_exit_code,
     parse_sacct,
     parse_sbatch_id,
     parse_scontrol_show_job,
-    parse_sinfo_cpus,
+    parse_sinfo,
     parse_slurm_duration,
     parse_slurm_memory,
     parse_squeue,
@@ -62,7 +64,7 @@ def test_command_lines_use_the_formats() -> None:
     sacct = ("sacct", "--parsable2", "--noheader", f"--format={SACCT_FIELDS}")
     assert (squeue, sacct) == (SQUEUE_ARGS, SACCT_ARGS)
     assert SACCT_FIELDS.split(",")[-1] == "Reason"  # free text last
-    assert SINFO_ARGS == ("sinfo", "--noheader", "--format=%P|%C")
+    assert ("sinfo", "--noheader", f"--Format={SINFO_FORMAT}") == SINFO_ARGS
     assert SQUEUE_COUNT_ARGS == ("squeue", "--noheader", "--format=%t|%u")
 
 
@@ -402,14 +404,42 @@ def test_merge_array_outcome_of_first_failed_task() -> None:
 
 # --- load -----------------------------------------------------------------
 
-def test_sinfo_ci_cpus() -> None:
-    """Captured on the project's CI Slurm 22.05: the default partition, both CPUs busy."""
-    text = read("ci2205-sinfo-cpus.txt")
-    assert parse_sinfo_cpus(text) == parse_sinfo_cpus(text, "debug") == ("debug", 2, 0, 0, 2)
+def test_sinfo_ci_cpus_and_gpus() -> None:
+    """Captured on the project's CI Slurm 22.05: the default partition, both CPUs busy,
+    one of the node's two GPUs in use."""
+    text = read("ci2205-sinfo-gpus.txt")
+    assert parse_sinfo(text) == parse_sinfo(text, "debug") == ("debug", 2, 0, 0, 2, 2, 1)
     with pytest.raises(ValueError, match="'gpu'"):
-        parse_sinfo_cpus(text, "gpu")
+        parse_sinfo(text, "gpu")
     with pytest.raises(ValueError, match="A/I/O/T"):
-        parse_sinfo_cpus("debug*|2/0/2\n")
+        parse_sinfo("debug*|2/0/2|1|gpu:2|gpu:1\n")
+    with pytest.raises(ValueError, match="5 fields"):
+        parse_sinfo("debug*|2/0/0/2\n")
+
+
+def test_sinfo_sums_the_lines_of_a_partition() -> None:
+    """sinfo prints one line per group of alike nodes: CPUs add up, GPUs are per node."""
+    text = ("debug*|2/0/0/2|1|gpu:2|gpu:1\n"
+            "debug*|0/8/0/8|3|(null)|gpu:0\n"
+            "gpu|4/28/0/32|2|gpu:A30:4|gpu:A30:1(IDX:0)\n")
+    assert parse_sinfo(text) == ("debug", 2, 8, 0, 10, 2, 1)
+    assert parse_sinfo(text, "gpu") == ("gpu", 4, 28, 0, 32, 8, 2)
+
+
+@pytest.mark.parametrize(("gres", "count"), [
+    ("(null)", 0), ("gpu:2", 2), ("gpu", 1), ("gpu:tesla", 1), ("gpu:0", 0),
+    # Gres/GresUsed values of `sinfo -NO "...,Gres:14,GresUsed:22,..." -p gpu` in UCI RCIC's
+    # HPC3 user guide (Slurm page, "how many CPU and GPUs are available in gpu partition")
+    ("gpu:V100:4", 4), ("gpu:A30:0(IDX:N/A)", 0), ("gpu:V100:3(IDX:0-1,3)", 3),
+    ("gpu:a100:1(IDX:0),gpu:v100:2(IDX:1,3),mps:100", 3), ("mps:400,shard:2", 0),
+])
+def test_gpu_count(gres: str, count: int) -> None:
+    assert gpu_count(gres) == count
+
+
+def test_gpu_count_refuses_a_count_that_is_no_number() -> None:
+    with pytest.raises(ValueError, match="invalid GPU count"):
+        gpu_count("gpu:a100:lots")
 
 
 def test_squeue_ci_load_counts() -> None:
@@ -637,7 +667,7 @@ def test_empty_outputs() -> None:
 def test_truncated_fixtures_never_crash(name: str) -> None:
     """Any prefix of a real output parses or raises ValueError, nothing else."""
     text = read(name)
-    parser = (parse_sinfo_cpus if "sinfo" in name
+    parser = (parse_sinfo if "sinfo" in name
               else (lambda text: count_jobs(text, "root")) if "load" in name
               else parse_squeue if name.startswith(("squeue", "ci2205-squeue"))
               else parse_sacct if "sacct" in name else parse_scontrol_show_job)

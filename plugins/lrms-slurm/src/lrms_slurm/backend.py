@@ -1,6 +1,8 @@
 """The Slurm backend: one generated job script per job, submitted with ``sbatch``.
 
-Directives are ``sbatch`` arguments (never ``#SBATCH`` lines); the job script
+Directives are ``sbatch`` arguments (never ``#SBATCH`` lines), the job template's
+fields included (``TEMPLATE_FIELDS``; dependencies by the native ids the engine
+resolved, a held job released with ``scontrol release``); the job script
 (:func:`lrms.batch.render_script`) runs the argv in the job's sandbox and
 records its exit code there.  States come from one ``squeue`` call for all
 asked jobs and one ``sacct`` call for those that have finished or left the
@@ -28,6 +30,7 @@ from lrms import (
     Duration,
     Job,
     LRMSError,
+    Memory,
     Option,
     ResourceStatus,
     State,
@@ -51,7 +54,7 @@ from .parse import (
     parse_sacct,
     parse_sbatch_id,
     parse_scontrol_show_job,
-    parse_sinfo_cpus,
+    parse_sinfo,
     parse_squeue,
 )
 
@@ -61,6 +64,10 @@ log = logging.getLogger(__name__)
 
 #: Options that become ``--NAME=VALUE`` sbatch arguments.
 DIRECTIVES = ("partition", "account", "qos", "reservation", "constraint")
+#: The job-template fields sbatch takes (the core handles workdir, stdin and launcher).
+TEMPLATE_FIELDS = frozenset({
+    "requested_gpus", "account", "qos", "reservation", "email", "email_events", "hold",
+    "earliest_start", "after", "nodes", "tasks_per_node", "exclusive", "constraint"})
 _NO_SUCH_JOB = "Invalid job id specified"
 _ALREADY_DONE = "already completing or completed"
 # scontrol shows one job per call: one remote command loops over the ids.
@@ -94,6 +101,7 @@ class SlurmBackend(BatchBackend):
                "(scontrol show job and the job's exit file then carry the outcome)."),
         *command_options("sbatch", "squeue", "sacct", "scontrol", "scancel", "sinfo"),
     )
+    template_fields: ClassVar[frozenset[str]] = TEMPLATE_FIELDS
     #: Keys an Application may set in ``extra={"slurm": {...}}`` (override the resource's).
     app_options: ClassVar[tuple[str, ...]] = (*DIRECTIVES, "extra_args")
     #: The id sbatch printed (an array's for its tasks), recorded by the job script.
@@ -107,23 +115,32 @@ class SlurmBackend(BatchBackend):
 
     def submit_command(self, app: Application, job: Job, sandbox: str,
                        script: str) -> Submission:
-        """``sbatch --parsable`` with every request as an argument, then the script."""
+        """``sbatch --parsable`` with every request as an argument, then the script.
+
+        A template field (``account``, ``qos``, ``reservation``, ``constraint``)
+        wins over the option of the same name (the application's ``extra``, then
+        the resource's).
+        """
         options = self.job_options(app)
         output = posixpath.join(sandbox, CONTROL, "scheduler.out")
         argv = [
             self.command("sbatch"), "--parsable", f"--job-name={_printable(app.jobname or '')}",
-            f"--chdir={sandbox}", f"--output={_no_patterns(output)}",
-            "--nodes=1", "--ntasks=1", f"--cpus-per-task={app.requested_cores}",
+            f"--chdir={sandbox}", f"--output={_no_patterns(output)}", f"--nodes={app.nodes}",
+            f"--ntasks={app.nodes * app.tasks_per_node}",
+            f"--ntasks-per-node={app.tasks_per_node}", f"--cpus-per-task={app.requested_cores}",
         ]
-        if app.requested_memory is not None:
-            argv.append(f"--mem={app.requested_memory.to_slurm()}")
+        if app.requested_memory is not None:  # the job's total; --mem is per node
+            per_node = Memory(-(-app.requested_memory.bytes // app.nodes))
+            argv.append(f"--mem={per_node.to_slurm()}")
         if app.requested_walltime is not None:
             argv.append(f"--time={_slurm_time(app.requested_walltime)}")
+        if app.requested_gpus:
+            argv.append(f"--gpus-per-node={app.requested_gpus}")
         for name in DIRECTIVES:
-            value = options.get(name)
+            value = getattr(app, name, None) or options.get(name)
             if value:
                 argv.append(f"--{name}={value}")
-        return Submission([*argv, *options["extra_args"], script])
+        return Submission([*argv, *_template_arguments(app), *options["extra_args"], script])
 
     def render(self, app: Application, job: Job, sandbox: str) -> str:
         """The job script, with control characters dropped from the job name (a newline
@@ -141,6 +158,12 @@ class SlurmBackend(BatchBackend):
 
     def cancel_gone(self, result: CommandResult) -> bool:
         return _ALREADY_DONE in result.error_text
+
+    @hookimpl
+    def release_job(self, job: Job) -> bool:
+        """``scontrol release``: a job submitted held may start."""
+        self.check([self.command("scontrol"), "release", job.native_id or ""])
+        return True
 
     # -- states ------------------------------------------------------------------
 
@@ -250,7 +273,7 @@ class SlurmBackend(BatchBackend):
 
     @hookimpl
     def get_resource_status(self) -> ResourceStatus:
-        """CPUs from sinfo and the queue from squeue, in the configured partition."""
+        """CPUs and GPUs from sinfo and the queue from squeue, in the configured partition."""
         partition = self.resource.options.get("partition")
         where = [f"--partition={partition}"] if partition else []
         sinfo = self.check([self.command("sinfo"), *SINFO_ARGS[1:], *where],
@@ -258,16 +281,18 @@ class SlurmBackend(BatchBackend):
         squeue = self.check([self.command("squeue"), *SQUEUE_COUNT_ARGS[1:], *where],
                             timeout=self._timeout)
         try:
-            name, allocated, idle, other, total = parse_sinfo_cpus(sinfo.text, partition)
+            load = parse_sinfo(sinfo.text, partition)
         except ValueError as exc:
             raise LRMSError(f"resource {self.resource.name}: {exc}; check the 'partition' "
                             "option") from None
         queued, running, user_queued, user_running = count_jobs(squeue.text, self.login_user)
         return ResourceStatus(
-            free_slots=idle, total_slots=total, user_run=user_running, user_queued=user_queued,
-            queued=queued, running=running,
-            details={"partition": name, "cpus_allocated": allocated, "cpus_idle": idle,
-                     "cpus_other": other})
+            free_slots=load.cpus_idle, total_slots=load.cpus_total, user_run=user_running,
+            user_queued=user_queued, queued=queued, running=running,
+            details={"partition": load.partition, "cpus_allocated": load.cpus_allocated,
+                     "cpus_idle": load.cpus_idle, "cpus_other": load.cpus_other,
+                     "gpus_total": load.gpus_total, "gpus_allocated": load.gpus_allocated,
+                     "gpus_free": load.gpus_total - load.gpus_allocated})
 
 
 def _by_workdir(text: str, wanted: Mapping[str, Job]) -> dict[str, str]:
@@ -328,6 +353,32 @@ def _judge(job: Job, report: JobReport, exit_file: int | None) -> JobReport:
         report = dataclasses.replace(report, reason=TerminationReason.MEMORY_EXCEEDED, message=(
             f"killed using {report.max_memory}, over the {requested} requested"))
     return report
+
+
+def _template_arguments(app: Application) -> list[str]:
+    """sbatch arguments of the template fields that are flags, lists or times."""
+    args = []
+    if app.email:
+        args.append(f"--mail-user={app.email}")
+    if app.email_events:
+        args.append("--mail-type=" + ",".join(event.upper() for event in app.email_events))
+    if app.hold:
+        args.append("--hold")
+    if app.earliest_start is not None:
+        # An offset from now: an absolute --begin is read in the frontend's time zone.
+        wait = math.ceil(app.earliest_start - time.time())
+        if wait > 0:
+            args.append(f"--begin=now+{wait}")
+    if app.after:
+        # The facade refuses a dependency without a native id for this backend.
+        ids = {condition: [d.native_id for d in app.after if d.condition == condition]
+               for condition in ("ok", "any")}
+        args.append("--dependency=" + ",".join(
+            f"after{condition}:{':'.join(map(str, native))}"
+            for condition, native in ids.items() if native))
+    if app.exclusive:
+        args.append("--exclusive")
+    return args
 
 
 def _slurm_time(walltime: Duration) -> str:

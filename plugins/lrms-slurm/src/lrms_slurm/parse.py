@@ -8,7 +8,7 @@ below) and hands their standard output here.
   (job line and its ``.batch``/``.N`` steps merged into one report)
 - :func:`parse_scontrol_show_job`: ``scontrol show job [ID]``
 - :func:`parse_sbatch_id`: ``sbatch --parsable``
-- :func:`parse_sinfo_cpus`: ``sinfo --noheader --format=%P|%C``
+- :func:`parse_sinfo`: ``sinfo --noheader --Format=SINFO_FORMAT``
 - :func:`count_jobs`: ``squeue --noheader --format=%t|%u``
 
 :func:`index_reports` finds the report for a job id among a listing's
@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from lrms.quantity import Duration, Memory
 from lrms.report import JobReport
@@ -36,18 +36,21 @@ __all__ = [
     "SACCT_ARGS",
     "SACCT_FIELDS",
     "SINFO_ARGS",
+    "SINFO_FORMAT",
     "SQUEUE_ARGS",
     "SQUEUE_COUNT_ARGS",
     "SQUEUE_FORMAT",
+    "PartitionLoad",
     "count_jobs",
     "expand_array_id",
+    "gpu_count",
     "index_reports",
     "merge_array",
     "parse_exit_code",
     "parse_sacct",
     "parse_sbatch_id",
     "parse_scontrol_show_job",
-    "parse_sinfo_cpus",
+    "parse_sinfo",
     "parse_slurm_duration",
     "parse_slurm_memory",
     "parse_squeue",
@@ -136,8 +139,13 @@ SACCT_FIELDS = "JobID,State,ExitCode,Elapsed,TotalCPU,MaxRSS,Reason"
 SACCT_ARGS = ("sacct", "--parsable2", "--noheader", f"--format={SACCT_FIELDS}")
 """sacct command line; the backend appends ``--jobs=ID,...``."""
 
-SINFO_ARGS = ("sinfo", "--noheader", "--format=%P|%C")
-"""sinfo command line: partition (``*`` marks the default) and CPUs ``A/I/O/T``."""
+SINFO_FORMAT = "Partition:0|,CPUsState:0|,Nodes:0|,Gres:0|,GresUsed:0"
+"""``sinfo --Format``: partition (``*`` marks the default), CPUs ``A/I/O/T``, and the
+number of nodes with the generic resources each has and uses (one line per group of
+alike nodes)."""
+
+SINFO_ARGS = ("sinfo", "--noheader", f"--Format={SINFO_FORMAT}")
+"""sinfo command line for the partition's load; the backend may add ``--partition=P``."""
 
 SQUEUE_COUNT_ARGS = ("squeue", "--noheader", "--format=%t|%u")
 """squeue command line for the queue's load: every unfinished job's state and user."""
@@ -526,26 +534,71 @@ def index_reports(reports: Iterable[JobReport]) -> dict[str, JobReport]:
 
 # --- load -----------------------------------------------------------------
 
-def parse_sinfo_cpus(text: str, partition: str | None = None) -> tuple[str, int, int, int, int]:
-    """``(partition, allocated, idle, other, total)`` CPUs from ``sinfo --format=%P|%C``.
+class PartitionLoad(NamedTuple):
+    """What sinfo says of one partition: CPUs by state, GPUs in all and in use."""
 
-    Takes the line of ``partition``, or of the default partition (``debug*``)
-    when it is None.  :class:`ValueError` if there is no such line.
+    partition: str
+    cpus_allocated: int
+    cpus_idle: int
+    cpus_other: int
+    cpus_total: int
+    gpus_total: int
+    gpus_allocated: int
+
+
+def parse_sinfo(text: str, partition: str | None = None) -> PartitionLoad:
+    """The load of ``partition`` (None: the default one, marked ``*``) from
+    ``sinfo --noheader --Format=SINFO_FORMAT`` output, its lines summed.
+
+    :class:`ValueError` if no line is the partition's or one is malformed.
     """
+    name, sums, found = partition or "", [0] * 6, False
     for line in text.splitlines():
-        name, sep, cpus = line.strip().partition("|")
-        if not sep:
+        if not line.strip():
             continue
-        default = name.endswith("*")
-        name = name.rstrip("*")
-        if name == partition or (partition is None and default):
-            counts = cpus.split("/")
-            if len(counts) != 4 or not all(c.isdigit() for c in counts):
-                raise ValueError(f"invalid sinfo CPU counts {cpus!r}: expected A/I/O/T")
-            allocated, idle, other, total = map(int, counts)
-            return name, allocated, idle, other, total
-    which = f"partition {partition!r}" if partition else "a default partition (marked *)"
-    raise ValueError(f"sinfo lists no {which}: {text.strip()!r}")
+        fields = [field.strip() for field in line.split("|")]
+        if len(fields) != 5:
+            raise ValueError(f"sinfo line {line!r} does not have the 5 fields of "
+                             f"{SINFO_FORMAT!r}")
+        listed, cpus, nodes, gres, used = fields
+        if not (listed.rstrip("*") == partition or (partition is None and listed.endswith("*"))):
+            continue
+        counts = cpus.split("/")
+        if len(counts) != 4 or not all(c.isdigit() for c in counts) or not nodes.isdigit():
+            raise ValueError(f"invalid sinfo CPU counts {cpus!r} (expected A/I/O/T) or node "
+                             f"count {nodes!r} in {line!r}")
+        per_node = (gpu_count(gres), gpu_count(used))
+        values = [*map(int, counts), *(int(nodes) * gpus for gpus in per_node)]
+        sums = [total + value for total, value in zip(sums, values, strict=True)]
+        name, found = listed.rstrip("*"), True
+    if not found:
+        which = f"partition {partition!r}" if partition else "a default partition (marked *)"
+        raise ValueError(f"sinfo lists no {which}: {text.strip()!r}")
+    allocated, idle, other, total, gpus, gpus_used = sums
+    return PartitionLoad(name, allocated, idle, other, total, gpus, gpus_used)
+
+
+_GRES_DETAIL = re.compile(r"\([^)]*\)")  # (S:0-1), (IDX:0,2)
+
+
+def gpu_count(gres: str) -> int:
+    """GPUs in a node's ``Gres``/``GresUsed`` (``gpu:2``, ``gpu:a100:1(IDX:0),mps:0``).
+
+    ``(null)`` and other resources count 0.  :class:`ValueError` if a GPU entry's
+    count is not a number.
+    """
+    total = 0
+    for item in _GRES_DETAIL.sub("", gres).split(","):
+        name, _, rest = item.strip().partition(":")
+        if name != "gpu":
+            continue
+        count = rest.rpartition(":")[2]
+        if not rest or (":" not in rest and not count.isdigit()):
+            count = "1"  # gpu, gpu:TYPE: one
+        elif not count.isdigit():
+            raise ValueError(f"invalid GPU count in sinfo GRES {gres!r}")
+        total += int(count)
+    return total
 
 
 # Unfinished states whose jobs hold their nodes; the others still wait in the queue.
