@@ -29,7 +29,17 @@ from typing import Any
 import pytest
 
 import lrms
-from lrms import Application, Duration, Job, LRMSError, Memory, State, TerminationReason
+from lrms import (
+    Application,
+    Dependency,
+    Duration,
+    Job,
+    LRMSError,
+    Memory,
+    State,
+    TerminationReason,
+)
+from lrms.application import CORE_FIELDS, TEMPLATE_FIELDS
 from lrms.hookspecs import OPERATIONS
 from lrms.testing import build_resource
 
@@ -644,6 +654,79 @@ def test_request_over_a_limit_is_refused_before_submission(
         f"created, got {describe(job)}")
     assert res.name in str(refused.value) and "over-the-limit" in str(refused.value), (
         f"§7 the error names the resource and the job: {refused.value}")
+
+
+#: A value for each template field a backend may map (``email_events`` needs an email).
+TEMPLATE_SAMPLES: dict[str, dict[str, Any]] = {
+    "requested_gpus": {"requested_gpus": 1}, "account": {"account": "lrms-conformance"},
+    "qos": {"qos": "lrms-conformance"}, "reservation": {"reservation": "lrms-conformance"},
+    "email": {"email": "lrms@example.org"},
+    "email_events": {"email": "lrms@example.org", "email_events": ("end",)},
+    "hold": {"hold": True}, "earliest_start": {"earliest_start": time.time() + 86400},
+    "after": {"after": (Dependency("lrms-conformance", "any", "1"),)},
+    "nodes": {"nodes": 2}, "tasks_per_node": {"tasks_per_node": 2},
+    "exclusive": {"exclusive": True}, "constraint": {"constraint": "lrms-conformance"},
+}
+
+
+def test_a_template_field_the_backend_does_not_map_is_refused_before_anything_is_sent(
+    lrms_resource: lrms.LRMS,
+) -> None:
+    res = lrms_resource
+    assert set(TEMPLATE_SAMPLES) == set(TEMPLATE_FIELDS) - CORE_FIELDS
+    cases = {field: values for field, values in TEMPLATE_SAMPLES.items()
+             if field not in res.template_fields}
+    if "after" in res.template_fields:
+        cases["after without a native id"] = {"after": (Dependency("lrms-conformance"),)}
+    wrong = []
+    for field, values in cases.items():
+        app = job_app(res, ["true"], jobname="template-check", **values)
+        job = Job(app)
+        try:
+            res.submit_job(app, job)
+        except lrms.LimitExceeded as exc:
+            text = str(exc)
+            if not (all(part in text for part in (res.name, res.backend_name, "template-check"))
+                    and any(f"{name}=" in text for name in values)):
+                wrong.append(f"{field}: the error must name resource, backend, field and job: "
+                             f"{exc}")
+        else:
+            wrong.append(f"{field}: accepted ({describe(job)})")
+            with contextlib.suppress(LRMSError):
+                res.cancel_job(job)
+            continue
+        if job.native_id is not None or job.sandbox is not None:
+            wrong.append(f"{field}: something was created: {describe(job)}")
+    assert not wrong, (
+        "§8 a template field the backend does not list in template_fields "
+        f"({sorted(res.template_fields)}) is refused before anything is sent: "
+        + "; ".join(wrong))
+
+
+# -- the job environment --------------------------------------------------------------------
+
+_PRINT_ENVIRONMENT = (
+    "import json, os\n"
+    "names = ['LRMS_JOB_ID', 'LRMS_CORES', 'LRMS_GPUS', 'LRMS_SANDBOX', 'OMP_NUM_THREADS']\n"
+    "json.dump({n: os.environ.get(n) for n in names}, open('environment.json', 'w'))\n"
+)
+
+
+def test_the_job_sees_its_lrms_environment(
+    lrms_resource: lrms.LRMS, jobs: Jobs, deadline: float, tmp_path: Path
+) -> None:
+    app = job_app(lrms_resource, ["python3", "-c", _PRINT_ENVIRONMENT],
+                  outputs=["environment.json"])
+    job = jobs.submit(app, deadline)
+    jobs.wait([job], deadline, what="the environment job must reach TERMINATED")
+    assert job.exitcode == 0, f"the environment job must succeed: {describe(job)}"
+    lrms_resource.get_results(job, tmp_path)
+    seen = json.loads((tmp_path / "environment.json").read_text())
+    expected = {"LRMS_JOB_ID": job.jobid, "LRMS_CORES": "1", "LRMS_GPUS": "0",
+                "LRMS_SANDBOX": job.sandbox, "OMP_NUM_THREADS": "1"}
+    assert seen == expected, (
+        f"§8 every job sees LRMS_JOB_ID, LRMS_CORES, LRMS_GPUS, LRMS_SANDBOX and "
+        f"OMP_NUM_THREADS (the requested cores): expected {expected}, the job saw {seen}")
 
 
 # -- argv --------------------------------------------------------------------------------
