@@ -202,6 +202,29 @@ def test_threads_share_one_connection(transport, remote_dir):
     assert transport.paramiko_transport is connection
 
 
+def test_commands_exiting_before_their_input_is_sent(transport):
+    """Commands that exit before reading their stdin while it is sent: paramiko#1115 sent
+    stdin or EOF after the channel's CLOSE, and OpenSSH dropped the whole connection."""
+    connection = transport.paramiko_transport
+    errors = []
+
+    def work():
+        try:
+            for _ in range(40):
+                assert transport.run(["true"], stdin=b"x" * 40_000).returncode == 0
+                assert transport.run(["true"], stdin=b"y").returncode == 0
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    assert transport.paramiko_transport is connection
+
+
 # -- key re-exchange (the paramiko #822 and #1115 workarounds) -----------------------------
 
 

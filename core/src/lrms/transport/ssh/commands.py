@@ -12,7 +12,7 @@ import paramiko
 
 from ...errors import TransportError
 from ..base import CommandResult
-from .workarounds import NETWORK_ERRORS, kill, send_data, send_eof
+from .workarounds import NETWORK_ERRORS, kill
 
 _CHUNK = 1 << 16
 _INLINE_STDIN = 1 << 15  # larger stdin is fed by a thread while output is read
@@ -74,7 +74,12 @@ def _timed_out(channel: paramiko.Channel, argv: Sequence[str], timeout: float | 
 def _feed(channel: paramiko.Channel, data: bytes) -> None:
     """Write stdin and EOF; a command that exits without reading it all is no error."""
     try:
-        send_data(channel, data)
-        send_eof(channel)
+        sent = 0
+        while sent < len(data):  # not sendall: it copies the rest of data for every packet
+            count = channel.send(data[sent:sent + _CHUNK])
+            if count == 0:
+                return  # the channel closed
+            sent += count
+        channel.shutdown_write()
     except NETWORK_ERRORS:
         pass  # the command stopped reading or the channel died: the reader sees that

@@ -15,7 +15,7 @@ import paramiko
 from ...errors import AuthenticationError, HostKeyError, TransportError
 from .keys import HostKeyPolicy, changed_key_error, load_key, passphrase_hint
 from .settings import Target
-from .workarounds import NETWORK_ERRORS, defer_transport_thread_sends
+from .workarounds import NETWORK_ERRORS, guard_sends
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class Connection:
             raise error from exc
         transport = client.get_transport()
         assert transport is not None
-        defer_transport_thread_sends(transport)
+        guard_sends(transport)
         if target.keepalive > 0:
             transport.set_keepalive(target.keepalive)
         via = f" via {target.jump}" if target.jump else ""
