@@ -54,7 +54,7 @@ class Dependency:
 
     @classmethod
     def of(cls, value: Dependency | str | Mapping[str, Any]) -> Dependency:
-        """A dependency from itself, its ``--after`` text or its :meth:`to_dict`."""
+        """A dependency from itself, its ``--after`` text or its :meth:`Dependency.to_dict`."""
         if isinstance(value, Dependency):
             return value
         if isinstance(value, Mapping):
