@@ -33,8 +33,8 @@ def load_key(path: str, passphrase: str | None, env_name: str | None) -> paramik
             return paramiko.PKey.from_path(path)
         except TypeError:  # cryptography: encrypted and no password given
             if not passphrase:
-                raise AuthenticationError(passphrase_hint(f"SSH key file {path}", env_name)) \
-                    from None
+                hint = passphrase_hint(f"SSH key file {path}", env_name)
+                raise AuthenticationError(hint) from None
             return paramiko.PKey.from_path(path, cast(str, passphrase.encode()))
     except AuthenticationError:
         raise
