@@ -137,7 +137,7 @@ class SlurmBackend(BatchBackend):
         if app.requested_gpus:
             argv.append(f"--gpus-per-node={app.requested_gpus}")
         for name in DIRECTIVES:
-            value = getattr(app, name, None) or options.get(name)
+            value = (getattr(app, name) if name in TEMPLATE_FIELDS else None) or options.get(name)
             if value:
                 argv.append(f"--{name}={value}")
         return Submission([*argv, *_template_arguments(app), *options["extra_args"], script])
