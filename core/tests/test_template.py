@@ -359,3 +359,11 @@ def test_a_condition_the_scheduler_cannot_wait_for_is_refused(tmp_path):
         with pytest.raises(LimitExceeded, match="cannot honour after=a:ok of job 'true': tiny "
                                                 "cannot wait for a job to end ok"):
             res.check_request(Application(["true"], after=[Dependency("a", "ok", "7")]))
+
+
+def test_fields_the_caller_handles_are_not_refused(tmp_path):
+    app = Application(["true"], hold=True, after=["20261206-aaaa"])
+    with local(tmp_path) as res:
+        res.check_request(app, handled=("after", "hold"))
+        with pytest.raises(LimitExceeded, match="cannot honour hold=true"):
+            res.check_request(app, handled=("after",))

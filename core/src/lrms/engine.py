@@ -57,6 +57,8 @@ from .store import ACTIVE, JobStore
 __all__ = ["Engine", "Round", "Submission", "dependency_met"]
 
 log = logging.getLogger(__name__)
+#: Jobs named by dependencies, read once per round: job id -> latest attempt (None: forgotten).
+Seen = dict[str, "Job | None"]
 
 
 @dataclasses.dataclass
@@ -99,13 +101,10 @@ def dependency_met(dependency: Dependency, other: Job) -> bool:
         and other.termination_reason in (None, TerminationReason.EXITED))
 
 
-def _engine_view(app: Application, resource: LRMS) -> Application:
-    """``app`` as ``resource`` checks it before the engine decides on dependencies and holds:
-    the dependencies left out, the hold kept only if the backend maps it."""
-    native_hold = app.hold and "hold" in resource.template_fields
-    if not app.after and app.hold == native_hold:
-        return app
-    return dataclasses.replace(app, after=(), hold=native_hold)
+def _engine_fields(resource: LRMS) -> tuple[str, ...]:
+    """The template fields the engine handles on ``resource``: dependencies (resolved
+    before submission), and holds unless the backend maps them."""
+    return ("after",) if "hold" in resource.template_fields else ("after", "hold")
 
 
 def _ending(job: Job) -> str:
@@ -168,7 +167,7 @@ class Engine:
         for name in names:
             try:
                 found = self.resource(name)
-                found.check_request(_engine_view(app, found))
+                found.check_request(app, handled=_engine_fields(found))
             except LimitExceeded as exc:
                 problems.append(str(exc))
             else:
@@ -311,8 +310,9 @@ class Engine:
 
     def _end_unmet(self, queued: list[Job], done: Round) -> None:
         """Cancel queued jobs submitted with native dependencies that can no longer be met."""
+        seen: Seen = {}
         for job in queued:
-            unmet = self._unmet(job, forgotten=False)
+            unmet = self._unmet(job, seen, forgotten=False)
             if unmet is None:
                 continue
             try:
@@ -331,21 +331,25 @@ class Engine:
             self.store.save([job])
             done.terminated.append(job)
 
-    def _latest_of(self, dependency: Dependency) -> Job | None:
-        """The latest attempt of the job ``dependency`` names (None if forgotten)."""
-        try:
-            return self._latest(dependency.jobid)
-        except UnknownJob:
-            return None
+    def _latest_of(self, dependency: Dependency, seen: Seen) -> Job | None:
+        """The latest attempt of the job ``dependency`` names (None if forgotten), read
+        once per ``seen`` (a copy may lag the store by a round: never past its end)."""
+        if dependency.jobid not in seen:
+            try:
+                seen[dependency.jobid] = self._latest(dependency.jobid)
+            except UnknownJob:
+                seen[dependency.jobid] = None
+        return seen[dependency.jobid]
 
-    def _unmet(self, job: Job, *, forgotten: bool = True) -> tuple[Dependency, Job | None] | None:
+    def _unmet(self, job: Job, seen: Seen, *,
+               forgotten: bool = True) -> tuple[Dependency, Job | None] | None:
         """The first dependency of ``job`` that can never be met, with its job, or None.
 
         A job forgotten from the store meets an ``any`` dependency; with
         ``forgotten`` it fails an ``ok`` one (its outcome is unknown).
         """
         for dependency in job.app.after:
-            other = self._latest_of(dependency)
+            other = self._latest_of(dependency, seen)
             if other is None:
                 if forgotten and dependency.condition == "ok":
                     return dependency, None
@@ -397,8 +401,9 @@ class Engine:
             return
         in_flight: dict[str, int] = defaultdict(int, self.store.active_by_resource())
         blocked: set[str] = set()
+        seen: Seen = {}
         for job in waiting:
-            if job.app.after and not self._dependencies_possible(job, done):
+            if job.app.after and not self._dependencies_possible(job, done, seen):
                 continue
             try:
                 names = self.candidates(job.app, job.resource)
@@ -414,7 +419,7 @@ class Engine:
                          if n not in blocked and in_flight[n] < self.limit(n)), None)
             if name is None:
                 continue
-            app = self._to_submit(job, self.resource(name))
+            app = self._to_submit(job, self.resource(name), seen)
             if app is None:
                 continue
             pinned = job.resource
@@ -427,9 +432,9 @@ class Engine:
             elif outcome == Submission.FULL:
                 blocked.add(name)
 
-    def _dependencies_possible(self, job: Job, done: Round) -> bool:
+    def _dependencies_possible(self, job: Job, done: Round, seen: Seen) -> bool:
         """False (and the job ended DEPENDENCY_FAILED) if a dependency can never be met."""
-        unmet = self._unmet(job)
+        unmet = self._unmet(job, seen)
         if unmet is None:
             return True
         try:
@@ -443,7 +448,7 @@ class Engine:
             done.terminated.append(job)
         return False
 
-    def _to_submit(self, job: Job, resource: LRMS) -> Application | None:
+    def _to_submit(self, job: Job, resource: LRMS, seen: Seen) -> Application | None:
         """The application to submit to ``resource`` now, or None while the engine holds it.
 
         The engine holds a job marked ``hold`` the backend cannot hold, and one
@@ -456,7 +461,7 @@ class Engine:
             return None
         native = []
         for dependency in app.after:
-            other = self._latest_of(dependency)
+            other = self._latest_of(dependency, seen)
             if other is None or other.state == State.TERMINATED:
                 continue  # met: _unmet has ended the job otherwise
             if not (other.resource == resource.name and other.native_id

@@ -11,7 +11,7 @@ import datetime
 import inspect
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import IO, Any, cast
 
 import pluggy
@@ -236,16 +236,16 @@ class LRMS:
 
     # -- checks --------------------------------------------------------------
 
-    def check_request(self, app: Application) -> None:
+    def check_request(self, app: Application, *, handled: Collection[str] = ()) -> None:
         """Raise :class:`LimitExceeded` if ``app`` asks for more than this resource allows.
 
         Totals are compared with the limits (cores of all tasks on all nodes,
         GPUs of all nodes).  A job-template field set to other than its default
         that the backend does not map (``Backend.template_fields``; the core
-        handles ``CORE_FIELDS``) is refused, as is an ``after`` entry without a
-        native id for a backend that maps ``after``.
+        handles ``CORE_FIELDS``, the caller those in ``handled``) is refused, as
+        is an ``after`` entry without a native id for a backend that maps ``after``.
         """
-        self._check_template(app)
+        self._check_template(app, handled)
         problems = []
         cores = app.total_cores
         if cores > self.max_cores_per_job:
@@ -274,8 +274,8 @@ class LRMS:
             raise LimitExceeded(
                 f"resource {self.name} refuses job {app.jobname!r}: " + "; ".join(problems))
 
-    def _check_template(self, app: Application) -> None:
-        mapped = self.template_fields | CORE_FIELDS
+    def _check_template(self, app: Application, handled: Collection[str]) -> None:
+        mapped = self.template_fields | CORE_FIELDS | frozenset(handled)
         for field, value in app.template_requests().items():
             if field not in mapped:
                 raise LimitExceeded(
@@ -283,7 +283,7 @@ class LRMS:
                     f"{field}={_shown(field, value)} of job {app.jobname!r}: "
                     f"{self.backend_name} has no such request; remove it or choose another "
                     "resource")
-        for dependency in app.after:
+        for dependency in () if "after" in handled else app.after:
             if dependency.condition not in self.after_conditions:
                 why = f"cannot wait for a job to end {dependency.condition}"
             elif dependency.native_id is None:
