@@ -8,8 +8,11 @@ the queue is cancelled at the end.
 
 from __future__ import annotations
 
+import datetime
 import json
+import re
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -184,3 +187,15 @@ def test_hold_gpus_account_and_release(cli, slurm):
     assert released.code == 0, released.err
     assert cli("wait", job, "--interval", "0.5").code == 0
     assert cli("peek", job).out == "GPUs 1\n"
+
+
+def test_begin_offset_reaches_slurm(cli):
+    before = time.time()
+    done = cli("submit", "--memory", "100MiB", "--begin", "+2h", "--", "true")
+    assert done.code == 0, done.err
+    [job] = json.loads(cli("status", done.out.strip(), "--json").out)
+    assert job["state"] == "SUBMITTED"
+    eligible = re.search(r"EligibleTime=(\S+)", scontrol(job["native_id"]))
+    assert eligible is not None
+    start = datetime.datetime.fromisoformat(eligible.group(1)).timestamp()
+    assert before + 7200 - 1 <= start <= time.time() + 7200 + 1

@@ -371,12 +371,14 @@ def test_dry_run_maps_every_template_field(slurm: dict[str, str], tmp_path: Path
         "--constraint=fast&ib", "--mail-user=me@example.org", "--mail-type=BEGIN,END",
         "--hold", begin_arg, "--dependency=afterok:11:13,afterany:12", "--exclusive",
         "--comment=x", f"{sandbox}/.lrms/job.sh"]
-    # Without template fields the resource's options stand; a past start adds nothing.
-    plain = Application(["prog"], earliest_start=time.time() - 60)
+    # Without those fields the resource's options stand; a past start adds nothing, and an
+    # address without events only names the address (Slurm's mail type stays NONE).
+    plain = Application(["prog"], earliest_start=time.time() - 60, email="me@example.org")
     _, submission = res.backend.dry_run(plain, Job(plain))
     assert [a for a in submission.argv if a.startswith(("--account", "--qos", "--res",
-                                                        "--cons", "--begin"))] == [
-        "--account=physics", "--qos=long", "--reservation=res", "--constraint=old"]
+                                                        "--cons", "--begin", "--mail"))] == [
+        "--account=physics", "--qos=long", "--reservation=res", "--constraint=old",
+        "--mail-user=me@example.org"]
     res.close()
 
 
