@@ -22,9 +22,10 @@
 #   /etc/slurm/gres.conf, /tmp/lrms-slurm.env (KEY=VALUE: LRMS_SLURM_PARTITION, _NODE,
 #   _ACCOUNTING, _CONF, _GPUS, _FEATURES, _LICENSE, and with accounting _ACCOUNT, _QOS).
 # Partition "debug" on this host; the node has $GPUS GPUs (placeholder device files
-# $RUN/gpuN, see gres.conf below) and the features $FEATURES.  With accounting, the account $ACCOUNT and the
-# QoS $QOS are open to root and lrmstest (associations are not enforced: a job without
-# --account runs under the user's default account).  Stop with stop-slurm.sh.
+# $RUN/gpuN, see gres.conf below), the features $FEATURES and the spare license
+# $LICENSE.  With accounting, the account $ACCOUNT and the QoS $QOS are open to root
+# and lrmstest (associations are not enforced: a job without --account runs under the
+# user's default account).  Stop with stop-slurm.sh.
 set -Eeuo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -312,13 +313,18 @@ CONF
             Description="lrms tests" Organization=lrms >/dev/null ||
             fail "sacctmgr add account $ACCOUNT failed" "$LOGS/slurmdbd.log"
     fi
-    have=$(sacctmgr -n -P list assoc account="$ACCOUNT" format=user,qos)
+    # associated USER: USER has the account with the QoS
+    associated() {
+        sacctmgr -n -P list assoc account="$ACCOUNT" user="$1" format=qos | grep -q "$QOS"
+    }
     for user in ${ACCOUNT_USERS//,/ }; do
-        if ! grep -q "^$user|.*$QOS" <<<"$have"; then
-            sacctmgr -i add user "$user" Account="$ACCOUNT" Cluster="$CLUSTER" >/dev/null 2>&1 || true
-            sacctmgr -i modify user "$user" where account="$ACCOUNT" set QOS=normal,"$QOS" >/dev/null ||
-                fail "cannot give $user the account $ACCOUNT with QoS $QOS" "$LOGS/slurmdbd.log"
-        fi
+        associated "$user" && continue
+        # "add" fails for a user already in the account: the check below decides
+        sacctmgr -i add user "$user" Account="$ACCOUNT" Cluster="$CLUSTER" >/dev/null 2>&1 || true
+        sacctmgr -i modify user "$user" where account="$ACCOUNT" set QOS=normal,"$QOS" \
+            >/dev/null 2>&1 || true
+        associated "$user" ||
+            fail "cannot give $user the account $ACCOUNT with QoS $QOS" "$LOGS/slurmdbd.log"
     done
 else
     halt "$RUN/slurmdbd.pid" slurmdbd
