@@ -131,3 +131,12 @@ def test_over_ssh_a_missing_script_is_named_with_how_to_send_it(site, tmp_path):
     assert (f"cannot execute './analyse.sh' on {site['host']}: No such file or directory in "
             "the job's sandbox; send it with the job (--input FILE on the command line, "
             "Application inputs in Python)") in done.stderr
+
+
+@pytest.mark.ssh
+def test_over_ssh_a_named_script_runs_with_its_executable_bit(site, tmp_path):
+    script = tmp_path / "script.sh"
+    script.write_text('#!/bin/sh\necho "ran as $(id -un)"\n')
+    script.chmod(0o755)
+    done = lrms_cli(site, tmp_path, "run", "--", "./script.sh")
+    assert (done.returncode, done.stdout) == (0, "ran as lrmstest\n"), done.stderr

@@ -105,7 +105,8 @@ class Transport(abc.ABC):
 
     @abc.abstractmethod
     def put(self, local_path: str, remote_path: str) -> None:
-        """Copy one local file to ``remote_path`` (overwritten)."""
+        """Copy one local file to ``remote_path`` (overwritten); an executable file keeps
+        its permission bits."""
 
     @abc.abstractmethod
     def get(self, remote_path: str, local_path: str) -> None:

@@ -168,7 +168,7 @@ class SshTransport(Transport):
 
     def put(self, local_path: str, remote_path: str) -> None:
         self._sftp(f"uploading {remote_path}",
-                   lambda sftp: sftp.put(local_path, remote_path, confirm=False))
+                   lambda sftp: files.upload(sftp, local_path, remote_path))
 
     def get(self, remote_path: str, local_path: str) -> None:
         self._sftp(f"downloading {remote_path}",
