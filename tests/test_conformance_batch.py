@@ -29,7 +29,7 @@ def run_suite(tmp_path, resource: dict[str, object]) -> str:
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     summary = output.strip().splitlines()[-1]
-    assert re.fullmatch(r"=+ 34 passed in [\d.]+s( \([\d:]+\))? =+", summary), output
+    assert re.fullmatch(r"=+ 36 passed in [\d.]+s( \([\d:]+\))? =+", summary), output
     assert not list((spool / "jobs").iterdir()), "the suite left sandboxes behind"
     return output
 

@@ -188,7 +188,8 @@ def test_config_check(cli, tmp_path):
     assert done.code == 2
     assert done.out.splitlines() == [
         f"{bad}:{spoool}: resources.a.spoool: unknown option (valid options here: architecture, "
-        "auth, backend, frontend, grace, max_cores, max_cores_per_job, max_memory_per_core, "
+        "auth, backend, frontend, grace, max_cores, max_cores_per_job, max_gpus_per_job, "
+        "max_memory_per_core, "
         "max_walltime, port, python, spool, transport)",
         f"{bad}:{grace}: resources.b.grace: expected a whole number, got 'soon'",
     ]

@@ -19,7 +19,8 @@ import lrms
 from lrms.cli import _parser, main
 
 LRMS = str(Path(sys.executable).parent / "lrms")
-COMMANDS = ["submit", "run", "status", "wait", "cancel", "fetch", "peek", "free", "clean",
+COMMANDS = ["submit", "run", "status", "wait", "cancel", "release", "fetch", "peek", "free",
+            "clean",
             "resubmit", "resources", "backends", "config"]
 
 

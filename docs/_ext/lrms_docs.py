@@ -123,7 +123,7 @@ class ApiGroup:
 API_GROUPS = (
     ApiGroup("Data model", ("lrms.Application", "lrms.Job", "lrms.State",
                             "lrms.TerminationReason", "lrms.ResourceStatus", "lrms.Arch",
-                            "lrms.Memory", "lrms.Duration")),
+                            "lrms.Memory", "lrms.Duration", "lrms.Dependency")),
     ApiGroup("Resources", ("lrms.LRMS",)),
     ApiGroup("Engine and job store", ("lrms.engine", "lrms.engine.*", "lrms.store",
                                       "lrms.store.*")),

@@ -82,6 +82,14 @@ _UPDATE_RELEASE = _SET + ", claim=NULL WHERE jobid=:jobid"
 
 log = logging.getLogger(__name__)
 
+# Terminated jobs never fetched that declare outputs (a row whose data is not JSON is
+# included, for the caller to name as unreadable).
+_UNFETCHED = (
+    "SELECT seq, jobid, data FROM jobs WHERE state = ? AND fetched IS NULL AND native_id IS "
+    "NOT NULL AND output_dir IS NOT NULL AND CASE WHEN json_valid(data) THEN "
+    "coalesce(json_array_length(data, '$.app.outputs'), 0) ELSE 1 END > 0 ORDER BY seq"
+)
+
 ACTIVE = (State.SUBMITTED, State.RUNNING, State.STOPPED, State.TERMINATING, State.UNKNOWN)
 _STALE_CLAIM = 3600.0  # a claim this old is stale even if its owner looks alive
 # What reading a damaged record can raise (json.JSONDecodeError is a ValueError).
@@ -393,12 +401,7 @@ class JobStore:
     def unfetched(self) -> list[Job]:
         """Terminated jobs with declared outputs that were never fetched (the candidates
         for :attr:`Job.unfetched`; the caller checks it), with one query."""
-        outputs = ("CASE WHEN json_valid(data) THEN "
-                   "coalesce(json_array_length(data, '$.app.outputs'), 0) ELSE 1 END")
-        rows = self._query(
-            "SELECT seq, jobid, data FROM jobs WHERE state = ? AND fetched IS NULL AND "
-            f"native_id IS NOT NULL AND output_dir IS NOT NULL AND {outputs} > 0 ORDER BY seq",
-            (State.TERMINATED.value,))
+        rows = self._query(_UNFETCHED, (State.TERMINATED.value,))
         jobs = (self._readable(*row) for row in rows)
         return [job for job in jobs if job is not None]
 
