@@ -205,3 +205,15 @@ def test_template_job_over_ssh_as_the_test_user(remote_slurm: Any, slurm: dict[s
     out = io.BytesIO()
     res.peek(job, "stdout", out)
     assert out.getvalue().decode().startswith("2 tasks, GPUs ")
+
+
+def test_a_script_missing_on_the_resource_is_named_with_the_fix(remote_slurm: Any) -> None:
+    """A program that is not on the remote host: no bare exit 127, but a message naming the
+    program and the host and saying how to send it."""
+    res = remote_slurm()
+    job = submit(res, Application(["./not-sent.sh"], requested_memory="100MiB"))
+    wait(res, [job])
+    assert (job.exitcode, job.termination_reason) == (127, Why.SUBMISSION_FAILED)
+    assert job.status_message is not None
+    assert job.status_message.startswith("cannot execute ./not-sent.sh on ")
+    assert "send it with the job (--input FILE" in job.status_message

@@ -4,6 +4,7 @@ the scheduler id recorded first) and its ``find_jobs`` template."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 from pathlib import Path
 
@@ -284,3 +285,36 @@ def test_the_exit_file_follows_the_one_exit_status_rule(make, code, exitcode, si
     job.state = lrms.State.SUBMITTED
     assert res.update_job_states([job]) == [lrms.State.TERMINATED]
     assert (job.exitcode, job.signal) == (exitcode, signal)
+
+
+@pytest.mark.parametrize(("argv", "code", "why"), [
+    (["./nope.sh"], 127, "no such file in {sandbox}; send it with the job (--input FILE"),
+    (["nosuchprog-lrms", "x"], 127, "not found in the job's PATH"),
+    (["here.sh"], 127, "not found in the job's PATH (there is a file here.sh in {sandbox}: "
+     "run it as ./here.sh)"),
+    (["./here.sh"], 126, "not executable"),
+])
+def test_a_program_that_cannot_start_is_named_with_the_host_and_the_fix(make, tmp_path, argv,
+                                                                        code, why):
+    script = tmp_path / "here.sh"
+    script.write_text("echo hi\n")
+    res = make(Tiny)
+    job = lrms.Job(lrms.Application(argv, inputs={str(script): "here.sh"}))
+    res.submit_job(job.app, job)
+    job.state = lrms.State.SUBMITTED
+    assert res.update_job_states([job]) == [lrms.State.TERMINATED]
+    assert job.exitcode == code
+    assert job.termination_reason == lrms.TerminationReason.SUBMISSION_FAILED
+    expected = f"cannot execute {argv[0]} on {socket.gethostname()}: " + why.format(
+        sandbox=job.sandbox)
+    assert job.status_message.startswith(expected), job.status_message
+    assert Path(job.sandbox, "stderr").read_text().startswith(f"lrms: {expected}")
+
+
+def test_a_program_that_exits_127_by_itself_keeps_its_exit(make):
+    res = make(Tiny)
+    job = lrms.Job(lrms.Application(["sh", "-c", "exit 127"]))
+    res.submit_job(job.app, job)
+    job.state = lrms.State.SUBMITTED
+    res.update_job_states([job])
+    assert (job.exitcode, job.termination_reason) == (127, lrms.TerminationReason.EXITED)

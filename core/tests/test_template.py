@@ -323,9 +323,10 @@ def test_workdir_runs_there_and_streams_stay_in_the_sandbox(tmp_path, where):
 def test_a_workdir_that_cannot_be_entered_fails_the_job_and_says_why(tmp_path):
     app = Application(["touch", "ran"], workdir=str(tmp_path / "missing"))
     sandbox = run_script(tmp_path, app)
-    assert (sandbox / ".lrms" / "exit").read_text() == "1\n"
-    assert f"lrms: cannot enter the working directory {tmp_path / 'missing'}" in (
-        sandbox / "stderr").read_text()
+    assert (sandbox / ".lrms" / "exit").read_text() == "126\n"
+    said = f"lrms: cannot run in workdir {tmp_path / 'missing'} on "
+    assert said in (sandbox / "stderr").read_text()
+    assert (sandbox / ".lrms" / "error").read_text().startswith(said)
     assert not (sandbox / "ran").exists()
 
 

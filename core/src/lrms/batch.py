@@ -55,16 +55,12 @@ __all__ = [
 CONTROL = ".lrms"
 EXIT_FILE = "exit"
 NATIVE_ID_FILE = "native_id"
-# Prints "<exit code>\t<sandbox>" for every sandbox whose job script has ended
+ERROR_FILE = "error"  # why the job script could not start the program
+# Prints "<sandbox>\t<first line>" of the control file $1 of every sandbox that has one
 # (shell builtins only: no process per sandbox).
-_READ_EXIT_FILES = (
-    'for d; do if [ -f "$d/.lrms/exit" ] && read -r code < "$d/.lrms/exit"; then '
-    'printf "%s\\t%s\\n" "$code" "$d"; fi; done'
-)
-# Prints "<recorded id>\t<sandbox>" for every sandbox whose job script recorded its id.
-_READ_RECORDS = (
-    f'for d; do if [ -f "$d/{CONTROL}/{NATIVE_ID_FILE}" ] && '
-    f'read -r id < "$d/{CONTROL}/{NATIVE_ID_FILE}"; then printf "%s\\t%s\\n" "$id" "$d"; fi; done'
+_READ_CONTROL = (
+    f'f=$1; shift; for d; do if [ -f "$d/{CONTROL}/$f" ] && IFS= read -r l < "$d/{CONTROL}/$f"; '
+    'then printf "%s\\t%s\\n" "$d" "$l"; fi; done'
 )
 
 #: A search for ``find_jobs``: {sandbox: job} of the jobs still missing -> {jobid: native id}.
@@ -127,6 +123,25 @@ def _enter(workdir: str) -> str:
     return bash_quote(workdir)
 
 
+def _checked_run(program: str, error: str, stdout: str, stderr: str, run: str) -> list[str]:
+    """Job script lines that run ``run`` and set ``lrms_rc``, unless ``program`` cannot be
+    executed where the job runs: then exit status 127 (126: not executable) and why, in the
+    ``error`` control file and the job's ``stderr``, naming the program and the host."""
+    name = bash_quote(program)
+    lines = [f"if command -v -- {name} > /dev/null 2>&1; then", f"  {run}", "  lrms_rc=$?"]
+    if "/" in program:
+        lines += [f"elif [ -f {name} ]; then", "  lrms_rc=126 lrms_why='not executable'",
+                  "else", '  lrms_rc=127 lrms_why="no such file in $PWD; send it with the job '
+                  '(--input FILE on the command line, Application inputs in Python)"']
+    else:
+        lines += ["else", "  lrms_rc=127 lrms_why=\"not found in the job's PATH\"",
+                  f"  [ ! -f {name} ] || printf -v lrms_why '%s (there is a file %s in %s: run "
+                  f"it as ./%s)' \"$lrms_why\" {name} \"$PWD\" {name}"]
+    return [*lines, "fi", 'if [ -n "${lrms_why-}" ]; then', f"  : >> {stdout}",
+            f"  printf 'lrms: cannot execute %s on %s: %s\\n' {name} \"$HOSTNAME\" \"$lrms_why\" "
+            f"| tee {bash_quote(error)} >> {stderr}", "fi"]
+
+
 def render_script(
     app: Application, job: Job, sandbox: str, prologue: Sequence[str] = (),
     epilogue: Sequence[str] = (),
@@ -137,9 +152,10 @@ def render_script(
     Every value from the application is quoted with :func:`bash_quote`; the
     prologue/epilogue lines (configuration and extension plugins) are trusted and
     run in the sandbox; :func:`job_environment` follows the prologue.  With a
-    ``workdir``, stdin, stdout and stderr stay in the sandbox (absolute paths); a
-    workdir that cannot be entered fails the job with exit code 1 and says so in
-    its stderr.
+    ``workdir``, stdin, stdout and stderr stay in the sandbox (absolute paths).  A
+    workdir that cannot be entered, or a program that cannot be executed, fails the
+    job with exit status 126 or 127 and says why in its stderr and the ``error``
+    control file (the job's message then).
     """
     q = bash_quote
     lines = [
@@ -158,21 +174,24 @@ def render_script(
 
     stdin = stream(app.stdin) if app.stdin else "/dev/null"
     stderr = "2>&1" if app.join else f"2> {stream(app.stderr)}"
-    run = f"{' '.join(map(q, task_argv(app)))} < {stdin} > {stream(app.stdout)} {stderr}"
+    error = posixpath.join(sandbox, CONTROL, ERROR_FILE)
+    run = _checked_run(
+        app.arguments[0], error, stream(app.stdout),
+        stream(app.stderr),
+        f"{' '.join(map(q, task_argv(app)))} < {stdin} > {stream(app.stdout)} {stderr}")
     if app.workdir:
         lines += [
             f"if cd {_enter(app.workdir)}; then",
-            f"  {run}",
-            "  lrms_rc=$?",
+            *(f"  {line}" for line in run),
             "else",
-            f"  echo {q(f'lrms: cannot enter the working directory {app.workdir}')} "
-            f">> {stream(app.stderr)}",
-            "  lrms_rc=1",
+            "  lrms_rc=126",
+            f"  printf 'lrms: cannot run in workdir %s on %s: cannot enter it\\n' "
+            f"{q(app.workdir)} \"$HOSTNAME\" | tee {q(error)} >> {stream(app.stderr)}",
             "fi",
             f"cd {q(sandbox)} || exit 1",
         ]
     else:
-        lines += [run, "lrms_rc=$?"]
+        lines += run
     lines += [
         *epilogue,
         f'echo "$lrms_rc" > {CONTROL}/{EXIT_FILE}.part && '
@@ -369,7 +388,6 @@ class BatchBackend(SandboxBackend, abc.ABC):
                        if _outcome_missing(reports.get(job.native_id or ""))]
         codes = self.read_exit_codes(lacking) if lacking else {}
         unexplained = {id(job) for job in lacking}
-        states = []
         for job in jobs:
             listed = reports.get(job.native_id or "")
             code = codes.get(job.sandbox or "")
@@ -380,21 +398,40 @@ class BatchBackend(SandboxBackend, abc.ABC):
                 report = listed
             if job.state == State.TERMINATING:
                 report = _after_cancel(report, job.backend_data.get("cancelled"))
-            states.append(report.apply(job))
-        return states
+            reports[job.native_id or ""] = report
+        self._explain_start_failures(jobs, reports)
+        return [reports[job.native_id or ""].apply(job) for job in jobs]
+
+    def _explain_start_failures(self, jobs: Sequence[Job], reports: dict[str, JobReport]) -> None:
+        """Jobs whose script could not start the program (exit 126 or 127 and an ``error``
+        file): the reason is ``submission_failed`` and the message the script's why."""
+        suspects = {job.sandbox: job.native_id or "" for job in jobs if job.sandbox
+                    and reports[job.native_id or ""].exitcode in (126, 127)
+                    and job.state != State.TERMINATED}
+        if not suspects:
+            return
+        for sandbox, why in self.read_control(list(suspects), ERROR_FILE).items():
+            native = suspects[sandbox]
+            reports[native] = dataclasses.replace(
+                reports[native], reason=TerminationReason.SUBMISSION_FAILED,
+                message=why.removeprefix("lrms: "))
+
+    def read_control(self, sandboxes: Sequence[str], name: str,
+                     check: bool = False) -> dict[str, str]:
+        """The first line of control file ``name`` (``exit``, ``native_id``, ``error``) of
+        each sandbox that has one, by sandbox, with one command."""
+        timeout = self.resource.options.get("query_timeout")
+        argv = ["/bin/sh", "-c", _READ_CONTROL, "sh", name, *sandboxes]
+        result = (self.transport.check if check else self.transport.run)(
+            argv, timeout=None if timeout is None else float(timeout))
+        lines = (line.partition("\t") for line in result.text.splitlines())
+        return {sandbox: value.strip() for sandbox, _, value in lines if value.strip()}
 
     def read_exit_codes(self, jobs: Sequence[Job]) -> dict[str, int]:
         """Exit codes that job scripts recorded, by sandbox, with one command."""
-        sandboxes = [job.sandbox for job in jobs if job.sandbox]
-        timeout = self.resource.options.get("query_timeout")
-        result = self.transport.run(["/bin/sh", "-c", _READ_EXIT_FILES, "sh", *sandboxes],
-                                    timeout=None if timeout is None else float(timeout))
-        codes = {}
-        for line in result.text.splitlines():
-            code, _, sandbox = line.partition("\t")
-            if code.strip().lstrip("-").isdigit():
-                codes[sandbox] = int(code)
-        return codes
+        recorded = self.read_control([job.sandbox for job in jobs if job.sandbox], EXIT_FILE)
+        return {sandbox: int(code) for sandbox, code in recorded.items()
+                if code.lstrip("-").isdigit()}
 
     def report_from_exit_file(self, job: Job, code: int | None) -> JobReport:
         """A job the scheduler no longer explains: its script's exit file decides."""
@@ -436,11 +473,10 @@ class BatchBackend(SandboxBackend, abc.ABC):
                 failures.append(str(exc))
         missing = {sandboxes[job.jobid]: job.jobid for job in jobs if job.jobid not in found}
         if missing and self.native_id_variable:
-            result = self.transport.check(["/bin/sh", "-c", _READ_RECORDS, "sh", *missing])
-            for line in result.text.splitlines():
-                native, _, sandbox = line.partition("\t")
-                if native.strip() and sandbox in missing:
-                    found[missing[sandbox]] = native.strip()
+            for sandbox, native in self.read_control(list(missing), NATIVE_ID_FILE,
+                                                     check=True).items():
+                if sandbox in missing:
+                    found[missing[sandbox]] = native
         lost = [job.jobid for job in jobs if job.jobid not in found]
         if lost and failures:
             raise LRMSError(

@@ -94,7 +94,8 @@ def _request(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--walltime", "-t", metavar="TIME",
                         help="time limit, e.g. 30min, 2h, 1:00:00")
     parser.add_argument("--input", "-i", action="append", default=[], metavar="FILE",
-                        help="file or directory to copy into the job's sandbox (repeatable)")
+                        help="file or directory to copy into the job's sandbox (repeatable; "
+                        "files the command names are copied anyway)")
     parser.add_argument("--output", "-o", action="append", default=[], metavar="NAME",
                         help="sandbox file or directory to fetch back (repeatable)")
     parser.add_argument("--env", "-e", action="append", default=[], metavar="NAME=VALUE",
@@ -197,7 +198,13 @@ requested_memory, requested_walltime, requested_architecture, stdin, stdout, std
 join, extra, and the job template's workdir, gpus, nodes, tasks_per_node, exclusive,
 constraint, launcher, account, qos, reservation, email, email_events, hold, begin,
 after.  Relative input paths are relative to the file's folder; stdin names a file in
-the sandbox.  The command-line request options fill in what an entry leaves out.""")
+the sandbox.  The command-line request options fill in what an entry leaves out.
+
+Files: every word of the command (after {} placeholders are filled) that is a relative
+path to an existing file in or below the current directory (sim.py, ./run.sh,
+data/in.csv) is copied into the job's sandbox under that name; the job runs there, so its
+results stay apart from other jobs'.  --input sends anything else; with --workdir nothing
+is copied and the job runs in that directory on the resource.""")
     _request(submit)
     submit.add_argument("--output-dir", "-d", metavar="DIR", default="lrms-output",
                         help="root of the per-job output folders (default ./lrms-output; "
@@ -216,8 +223,7 @@ the sandbox.  The command-line request options fill in what an entry leaves out.
         "Submit COMMAND as a job, wait for it, print its stdout and stderr while it runs "
         "(as srun does), fetch its outputs, free its sandbox, and exit with its return "
         "code (its exit code, or 128+N if signal N killed it).  The job is recorded in the "
-        "job store.  Ctrl-C stops "
-        "waiting but not the job: reattach with 'lrms wait JOBID'.",
+        "job store.  Ctrl-C stops waiting but not the job: reattach with 'lrms wait JOBID'.",
         """
 lrms run -- echo hello
 lrms run --cores 2 --memory 1GiB --walltime 10min -- python3 sim.py --n 10
@@ -227,7 +233,13 @@ lrms run --resource cluster --config site.yaml -- ./job.sh
         """\
 The command is an argv: it is never passed through a shell, so
   lrms run -- echo '$(id)' '; rm -rf ~'
-prints those strings literally.  Use "--" before the command.""")
+prints those strings literally.  Use "--" before the command.
+
+Files: every word of the command (after {} placeholders are filled) that is a relative
+path to an existing file in or below the current directory (sim.py, ./run.sh,
+data/in.csv) is copied into the job's sandbox under that name; the job runs there, so its
+results stay apart from other jobs'.  --input sends anything else; with --workdir nothing
+is copied and the job runs in that directory on the resource.""")
     _request(run)
     run.add_argument("--output-dir", "-d", default=".", metavar="DIR",
                      help="where fetched outputs go (default: the current directory)")
