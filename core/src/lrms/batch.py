@@ -33,11 +33,12 @@ import abc
 import dataclasses
 import posixpath
 import shlex
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from .application import Application
-from .errors import CommandFailed, LRMSError, SubmissionRefused
+from .errors import CommandFailed, LRMSError, SubmissionRefused, cannot_honour
 from .exitstatus import split_status
 from .hookspecs import hookimpl
 from .job import Job
@@ -48,8 +49,16 @@ from .state import State, TerminationReason
 from .transport import CommandResult
 
 __all__ = [
-    "BatchBackend", "Search", "Submission", "bash_quote", "command_options", "job_environment",
-    "render_script", "task_argv",
+    "QSUB_UTC",
+    "BatchBackend",
+    "Search",
+    "Submission",
+    "bash_quote",
+    "command_options",
+    "job_environment",
+    "qsub_args",
+    "render_script",
+    "task_argv",
 ]
 
 CONTROL = ".lrms"
@@ -201,6 +210,28 @@ def render_script(
     return "\n".join(lines) + "\n"
 
 
+#: ``qsub -a`` reads its time in qsub's own time zone: a submission that sets it runs qsub
+#: under this prefix (``env TZ=UTC0 qsub ...``).
+QSUB_UTC = ("env", "TZ=UTC0")
+_QSUB_MAIL = {"begin": "b", "end": "e", "fail": "a"}  # a: aborted
+
+
+def qsub_args(app: Application) -> list[str]:
+    """The template fields every POSIX-style ``qsub`` (Grid Engine, PBS) takes alike:
+    ``-M`` email, ``-m`` events, ``-h`` hold, ``-a`` earliest start (in UTC: see
+    :data:`QSUB_UTC`)."""
+    args: list[str] = []
+    if app.email:
+        args += ["-M", app.email]
+    if app.email_events:
+        args += ["-m", "".join(_QSUB_MAIL[event] for event in app.email_events)]
+    if app.hold:
+        args.append("-h")
+    if app.earliest_start is not None:
+        args += ["-a", time.strftime("%Y%m%d%H%M.%S", time.gmtime(app.earliest_start))]
+    return args
+
+
 @dataclasses.dataclass(frozen=True)
 class Submission:
     """How one job is submitted: the command, its standard input, and files the base
@@ -285,6 +316,12 @@ class BatchBackend(SandboxBackend, abc.ABC):
     def command(self, name: str) -> str:
         """The configured path of scheduler command ``name``."""
         return str(self.resource.options.get(f"{name}_command") or name)
+
+    def refused(self, app: Application, field: str, why: str,
+                backend: str | None = None) -> SubmissionRefused:
+        """The error for a template field this job cannot have here (before submission)."""
+        return SubmissionRefused(cannot_honour(self.resource.name, backend or self.name, field,
+                                               app.jobname, why))
 
     def failed(self, result: CommandResult, command: str | None = None) -> CommandFailed:
         """The error for a scheduler command that failed, naming the resource (and

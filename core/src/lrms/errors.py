@@ -107,3 +107,10 @@ class AuthenticationError(TransportError):
 
 class HostKeyError(TransportError):
     """The SSH host key is unknown or has changed; nothing was sent to the host."""
+
+
+def cannot_honour(resource: str, backend: str, field: str, jobname: str | None,
+                  why: str) -> str:
+    """The one message for a job template request a resource refuses before submission."""
+    return (f"resource {resource} (backend {backend}) cannot honour {field} of job "
+            f"{jobname!r}: {why}")

@@ -21,7 +21,14 @@ from .application import CORE_FIELDS, Application, sandbox_name
 from .arch import Arch
 from .auth import Auth, SshAuth
 from .backends import load_backend_class, missing_methods
-from .errors import BackendError, InvalidJobState, LimitExceeded, LRMSError, TransportError
+from .errors import (
+    BackendError,
+    InvalidJobState,
+    LimitExceeded,
+    LRMSError,
+    TransportError,
+    cannot_honour,
+)
 from .job import Job
 from .options import check_options
 from .plugins import extension_plugins
@@ -278,11 +285,10 @@ class LRMS:
         mapped = self.template_fields | CORE_FIELDS | frozenset(handled)
         for field, value in app.template_requests().items():
             if field not in mapped:
-                raise LimitExceeded(
-                    f"resource {self.name} (backend {self.backend_name}) cannot honour "
-                    f"{field}={_shown(field, value)} of job {app.jobname!r}: "
+                raise LimitExceeded(cannot_honour(
+                    self.name, self.backend_name, f"{field}={_shown(field, value)}", app.jobname,
                     f"{self.backend_name} has no such request; remove it or choose another "
-                    "resource")
+                    "resource"))
         for dependency in () if "after" in handled else app.after:
             if dependency.condition not in self.after_conditions:
                 why = f"cannot wait for a job to end {dependency.condition}"
@@ -290,10 +296,10 @@ class LRMS:
                 why = "needs the native id of the job waited for (Dependency native_id)"
             else:
                 continue
-            raise LimitExceeded(
-                f"resource {self.name} (backend {self.backend_name}) cannot honour "
-                f"after={dependency} of job {app.jobname!r}: {self.backend_name} {why}; "
-                "submit it through the engine (lrms submit), which waits for the job itself")
+            raise LimitExceeded(cannot_honour(
+                self.name, self.backend_name, f"after={dependency}", app.jobname,
+                f"{self.backend_name} {why}; submit it through the engine (lrms submit), which "
+                "waits for the job itself"))
 
     def _check_inputs(self, app: Application) -> None:
         for source in app.local_inputs():

@@ -14,6 +14,7 @@ in the sandbox), then by the job id the script recorded in the sandbox as it sta
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 import shlex
@@ -26,7 +27,7 @@ from lrms import (
     LRMSError,
     ResourceStatus,
 )
-from lrms.batch import CONTROL, BatchBackend, Search, Submission, command_options
+from lrms.batch import CONTROL, QSUB_UTC, BatchBackend, Search, Submission, command_options
 from lrms.errors import CommandFailed
 from lrms.hookspecs import hookimpl
 from lrms.options import Option
@@ -50,7 +51,7 @@ from .parse import (
     short_id,
     split_tracejob,
 )
-from .template import TEMPLATE_FIELDS, UTC, queue, refusal, resource_args, template_args
+from .template import TEMPLATE_FIELDS, queue, resource_args, template_args
 
 __all__ = ["PbsBackend"]
 
@@ -147,7 +148,7 @@ class PbsBackend(BatchBackend):
     def submit_command(self, app: Application, job: Job, sandbox: str,
                        script: str) -> Submission:
         options = self._job_options(app)
-        refused = refusal(self.resource.name, app, self.flavour)
+        refused = functools.partial(self.refused, app, backend=f"pbs, flavour {self.flavour}")
         argv = [self.command("qsub"), "-N", legal_job_name(app.jobname or "job", self.flavour),
                 "-S", "/bin/bash", "-j", "oe", "-o", posixpath.join(sandbox, CONTROL, "pbs.out")]
         destinations = (("-q", queue(app, options, self.flavour)),
@@ -157,7 +158,7 @@ class PbsBackend(BatchBackend):
                 argv += [flag, str(value)]
         argv += [*resource_args(app, self.flavour, refused),
                  *template_args(app, self.flavour, refused)]
-        prefix = UTC if app.earliest_start is not None else ()
+        prefix = QSUB_UTC if app.earliest_start is not None else ()
         return Submission([*prefix, *argv, *options["extra_args"], script])
 
     def parse_job_id(self, result: CommandResult) -> str:

@@ -12,38 +12,26 @@ PBS Pro's (its queue), node properties are Torque's: the other flavour refuses t
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from lrms import Application, SubmissionRefused
+from lrms.batch import qsub_args
 
 from .parse import Flavour
 
-__all__ = ["TEMPLATE_FIELDS", "UTC", "queue", "refusal", "resource_args", "template_args"]
+__all__ = ["TEMPLATE_FIELDS", "Refusal", "queue", "resource_args", "template_args"]
 
 #: Template fields this backend maps (``Backend.template_fields``); some by one flavour only.
 TEMPLATE_FIELDS = frozenset({
     "requested_gpus", "account", "reservation", "email", "email_events", "hold",
     "earliest_start", "after", "nodes", "tasks_per_node", "exclusive", "constraint",
 })
-#: ``qsub -a`` reads its time in qsub's time zone: the submit command runs under this one.
-UTC = ("env", "TZ=UTC0")
-_MAIL = {"begin": "b", "end": "e", "fail": "a"}  # a: aborted
 #: Slurm's Torque wrappers run qsub's arguments through a shell: Torque values stay plain.
 _TORQUE_WORD = re.compile(r"[A-Za-z0-9_.@+-]+")
 _PROPERTY = re.compile(r"[A-Za-z0-9_.-]+")
 
 Refusal = Callable[[str, str], SubmissionRefused]
-
-
-def refusal(resource: str, app: Application, flavour: Flavour) -> Refusal:
-    """``refused(field, why)``: the error for a field this job cannot have on ``flavour``."""
-    def refused(field: str, why: str) -> SubmissionRefused:
-        return SubmissionRefused(
-            f"resource {resource} (backend pbs, flavour {flavour}) cannot honour {field} of "
-            f"job {app.jobname!r}: {why}")
-    return refused
 
 
 def resource_args(app: Application, flavour: Flavour, refused: Refusal) -> list[str]:
@@ -83,15 +71,7 @@ def template_args(app: Application, flavour: Flavour, refused: Refusal) -> list[
     elif app.constraint:
         raise refused("constraint", "PBS Pro has no node features; a site's custom host "
                       "resources go in extra_args (-l select=...)")
-    args: list[str] = []
-    if app.email:
-        args += ["-M", app.email]
-    if app.email_events:
-        args += ["-m", "".join(_MAIL[event] for event in app.email_events)]
-    if app.hold:
-        args.append("-h")
-    if app.earliest_start is not None:
-        args += ["-a", time.strftime("%Y%m%d%H%M.%S", time.gmtime(app.earliest_start))]
+    args = qsub_args(app)
     if app.exclusive and flavour == "torque":
         args.append("-n")   # (PBS Pro: place=excl, in resource_args)
     if app.after:

@@ -21,6 +21,7 @@ such tag: a finished one is found only by the id its script recorded.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import posixpath
 import re
 import time
@@ -39,7 +40,7 @@ from lrms import (
     TerminationReason,
     hookimpl,
 )
-from lrms.batch import CONTROL, BatchBackend, Search, Submission, command_options
+from lrms.batch import CONTROL, QSUB_UTC, BatchBackend, Search, Submission, command_options
 from lrms.exitstatus import split_status
 from lrms.report import JobReport
 from lrms.transport import CommandResult
@@ -54,7 +55,7 @@ from .parse import (
     parse_qstat_xml,
     parse_qsub_terse,
 )
-from .template import TEMPLATE_FIELDS, UTC, template_args
+from .template import TEMPLATE_FIELDS, template_args
 
 __all__ = ["SgeBackend", "account", "job_name"]
 
@@ -161,7 +162,7 @@ class SgeBackend(BatchBackend):
             argv += ["-q", options["queue"]]
         if options["project"]:
             argv += ["-P", options["project"]]
-        argv += template_args(app, options, self.resource.name)
+        argv += template_args(app, options, functools.partial(self.refused, app))
         free_form = options["extra_args"]
         if "-t" in free_form:
             raise SubmissionRefused(
@@ -170,7 +171,7 @@ class SgeBackend(BatchBackend):
         tag = account(job)
         if tag and not app.account and "-A" not in free_form:  # (the user's account wins)
             argv += ["-A", tag]
-        prefix = UTC if app.earliest_start is not None else ()
+        prefix = QSUB_UTC if app.earliest_start is not None else ()
         return Submission([*prefix, *argv, *free_form, script])
 
     def parse_job_id(self, result: CommandResult) -> str:

@@ -9,32 +9,26 @@ by the facade; the rest is mapped here or refused with :class:`SubmissionRefused
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from lrms import Application, SubmissionRefused
+from lrms.batch import qsub_args
 
-__all__ = ["TEMPLATE_FIELDS", "UTC", "template_args"]
+__all__ = ["TEMPLATE_FIELDS", "template_args"]
+
+#: ``refused(field, why)``: the error for a template field this job cannot have.
+Refusal = Callable[[str, str], SubmissionRefused]
 
 #: Template fields this backend maps (``Backend.template_fields``).
 TEMPLATE_FIELDS = frozenset({
     "requested_gpus", "account", "reservation", "email", "email_events", "hold",
     "earliest_start", "after", "tasks_per_node", "exclusive",
 })
-#: ``qsub -a`` reads its time in qsub's time zone: the submit command runs under this one.
-UTC = ("env", "TZ=UTC0")
-_MAIL = {"begin": "b", "end": "e", "fail": "a"}  # a: aborted or rescheduled
 
 
-def template_args(app: Application, options: Mapping[str, Any], resource: str) -> list[str]:
+def template_args(app: Application, options: Mapping[str, Any], refused: Refusal) -> list[str]:
     """The ``qsub`` arguments of ``app``'s template fields, with the job's ``options``."""
-
-    def refused(field: str, why: str) -> SubmissionRefused:
-        return SubmissionRefused(
-            f"resource {resource} (backend sge) cannot honour {field} of job "
-            f"{app.jobname!r}: {why}")
-
     args: list[str] = []
     if app.requested_gpus:
         complex_name = options["gpu_complex"]
@@ -57,14 +51,7 @@ def template_args(app: Application, options: Mapping[str, Any], resource: str) -
         args += ["-A", app.account]
     if app.reservation:
         args += ["-ar", app.reservation]
-    if app.email:
-        args += ["-M", app.email]
-    if app.email_events:
-        args += ["-m", "".join(_MAIL[event] for event in app.email_events)]
-    if app.hold:
-        args.append("-h")
-    if app.earliest_start is not None:
-        args += ["-a", time.strftime("%Y%m%d%H%M.%S", time.gmtime(app.earliest_start))]
+    args += qsub_args(app)
     if app.after:  # (the facade lets through only :any dependencies with a native id)
         args += ["-hold_jid", ",".join(d.native_id for d in app.after if d.native_id)]
     return args
