@@ -869,9 +869,35 @@ def test_ps_shows_the_supervisor_as_lrms_job(env: Env) -> None:
                           text=True, check=True).stdout.strip()
     comm = subprocess.run(["ps", "-o", "comm=", "-p", str(pid)], capture_output=True,
                           text=True, check=True).stdout.strip()
-    assert (args, comm) == ("lrms-job titled-job", "lrms-job titled")  # comm: 15 bytes
+    # The title fills this process's argv area (pytest's command line); comm: 15 bytes.
+    with open("/proc/self/cmdline", "rb") as handle:
+        title = "lrms-job titled-job"[:len(handle.read()) - 1]
+    assert (args, comm) == (title, "lrms-job titled")
     listing = subprocess.run(["ps", "-ef"], capture_output=True, text=True, check=True).stdout
-    assert [line for line in listing.splitlines() if line.endswith(" lrms-job titled-job")]
+    assert [line for line in listing.splitlines() if line.endswith(f" {title}")]
+
+
+def test_the_title_fits_the_argv_area_of_a_caller_with_a_short_command_line(env: Env) -> None:
+    """The title takes the caller's argv area (no privilege moves it): a caller started as
+    ``p -c ...`` shows the title cut to that length, still ``lrms-job ...``, never its own
+    command line."""
+    jobid = "a-job-id-much-longer-than-the-argv-area-of-the-process-that-submits-it"
+    sandbox = env.make(["sleep", "100"], jobid=jobid)
+    launch = ("import wrapper; assert wrapper.reserve(S, J, 1, 1000); "
+              "print(wrapper.launch(S, D))")
+    caller = ["p", "-c", "import os; exec(os.environ['C'])"]
+    done = subprocess.run(
+        caller, executable=sys.executable,
+        env={**os.environ, "C": f"S, J, D = {env.spool!r}, {jobid!r}, {sandbox!r}; {launch}",
+             "PYTHONPATH": os.path.dirname(wrapper.__file__)},
+        capture_output=True, text=True, check=True)
+    pid = int(done.stdout)
+    env.wait_phase(sandbox, "running")
+    args = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    area = sum(len(word) + 1 for word in caller)
+    assert args == f"lrms-job {jobid}"[:area - 1]
+    wrapper.cancel(sandbox)
 
 
 def test_jobs_are_pinned_to_their_cores(env: Env) -> None:
