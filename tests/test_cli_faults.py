@@ -82,7 +82,18 @@ def test_ctrl_c_in_run_leaves_the_job_running(env, tmp_path):
     proc = subprocess.Popen([LRMS, "run", "--", "sh", "-c", "sleep 2; echo finished"], env=env,
                             cwd=tmp_path, text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
-    [job] = until(lambda: [j for j in stored(env, tmp_path, "--no-refresh") if j["native_id"]])
+
+    def submitted() -> list[dict]:
+        assert proc.poll() is None, f"lrms run ended early: {proc.communicate()}"
+        return [j for j in stored(env, tmp_path, "--no-refresh") if j["native_id"]]
+
+    try:
+        [job] = until(submitted)
+    except AssertionError as failed:
+        if proc.poll() is None:  # still running but nothing submitted: show what it says
+            proc.kill()
+            raise AssertionError(f"{failed}; lrms run said {proc.communicate()}") from None
+        raise
     out, err = ctrl_c(proc)
     assert proc.returncode == 130 and out == ""
     for command in ("wait", "fetch", "peek"):

@@ -109,7 +109,7 @@ def test_lrms_backends_lists_only_at(installed, tmp_path):
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert len(lines) == 1, done.stdout
-    assert lines[0].split()[:4] == ["at", "lrms-at", "0.1.0", "(lrms_at:AtBackend)"], lines
+    assert lines[0].split()[:4] == ["at", "lrms-at", "0.2.0", "(lrms_at:AtBackend)"], lines
 
 
 def test_lrms_run_runs_a_job_through_atd(installed, atd, tmp_path):
@@ -137,7 +137,7 @@ def test_conformance_suite_passes_against_at(installed, atd, tmp_path):
                            "--lrms-timeout", "60", "-p", "no:cacheprovider", "-rfEs"], tmp_path)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
-    assert "lrms conformance: resource 'here' (backend at, lrms-at 0.1.0)" in output, output
+    assert "lrms conformance: resource 'here' (backend at, lrms-at 0.2.0)" in output, output
     summary = output.strip().splitlines()[-1]
     assert re.fullmatch(r"=+ \d+ passed in [\d.]+s( \([\d:]+\))? =+", summary), output
     assert not list((tmp_path / "spool" / "jobs").iterdir()), "the suite left sandboxes behind"

@@ -357,7 +357,7 @@ def test_find_jobs_pending_and_finished(cell, tmp_path):
     assert [argv[:2] for argv in calls] == [["qstat", "-xml"], ["qstat", "-j"],
                                             ["/bin/sh", "-c"], ["/bin/sh", "-c"]]
     assert calls[2][4:] == ["qacct", f"lrms_{done.jobid}", f"lrms_{never.jobid}"]
-    assert calls[3][4:] == [f"{cell.res.backend.spool}/jobs/{never.jobid}"]
+    assert calls[3][4:] == ["native_id", f"{cell.res.backend.spool}/jobs/{never.jobid}"]
     for old, new in zip(jobs, fresh, strict=True):
         assert (new.native_id, new.sandbox, new.resource) == (old.native_id, old.sandbox,
                                                                "sgetest")

@@ -323,7 +323,7 @@ def test_dry_run_renders_script_and_argv_without_submitting(slurm: dict[str, str
         "--partition=other", "--account=physics", "--qos=long", "--exclusive", "--hold",
         f"{sandbox}/.lrms/job.sh"]
     assert "module load x\n" in script and f"# lrms job {job.jobid};" in script
-    assert "\nprog 'it'\"'\"'s' '$(x)' < /dev/null > stdout 2> stderr\n" in script
+    assert "\n  prog 'it'\"'\"'s' '$(x)' < /dev/null > stdout 2> stderr\n" in script
     assert job.native_id is None and job.sandbox is None
     assert isinstance(res.transport, Recording) and res.transport.commands == []
 
