@@ -20,12 +20,14 @@
 #   /etc/slurm/slurmdbd.conf, logs in /var/log/slurm/, pid files in
 #   /run/lrms-slurm/, state in /var/spool/slurmctld and /var/spool/slurmd,
 #   /etc/slurm/gres.conf, /tmp/lrms-slurm.env (KEY=VALUE: LRMS_SLURM_PARTITION, _NODE,
-#   _ACCOUNTING, _CONF, _GPUS, _FEATURES, _LICENSE, and with accounting _ACCOUNT, _QOS).
+#   _ACCOUNTING, _CONF, _GPUS, _FEATURES, _LICENSE, _MAX_ARRAY_SIZE, and with accounting
+#   _ACCOUNT, _QOS).
 # Partition "debug" on this host; the node has $GPUS GPUs (placeholder device files
 # $RUN/gpuN, see gres.conf below), the features $FEATURES and the spare license
-# $LICENSE.  With accounting, the account $ACCOUNT and the QoS $QOS are open to root
-# and lrmstest (associations are not enforced: a job without --account runs under the
-# user's default account).  Stop with stop-slurm.sh.
+# $LICENSE; an array holds at most $MAX_ARRAY_SIZE tasks (MaxArraySize).  With
+# accounting, the account $ACCOUNT and the QoS $QOS are open to root and lrmstest
+# (associations are not enforced: a job without --account runs under the user's
+# default account).  Stop with stop-slurm.sh.
 set -Eeuo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -41,6 +43,7 @@ ACCOUNT=lrms-test       # an account and a QoS besides the defaults (root, norma
 QOS=lrms-high
 ACCOUNT_USERS=root,lrmstest
 LICENSE=lrms-reservable
+MAX_ARRAY_SIZE=500      # small: tests make lrms split an array (the bench's 1,000 tasks: 2)
 
 ETC=/etc/slurm
 RUN=/run/lrms-slurm
@@ -202,6 +205,8 @@ DefMemPerCPU=$DEF_MEM
 EnforcePartLimits=ALL
 
 MinJobAge=$MIN_JOB_AGE
+# Array task indices 0..MaxArraySize-1 (Slurm's default is 1001).
+MaxArraySize=$MAX_ARRAY_SIZE
 KillWait=5
 OverTimeLimit=0
 InactiveLimit=0
@@ -386,6 +391,7 @@ LRMS_SLURM_CONF=$ETC/slurm.conf
 LRMS_SLURM_GPUS=$GPUS
 LRMS_SLURM_FEATURES=$FEATURES
 LRMS_SLURM_LICENSE=$LICENSE
+LRMS_SLURM_MAX_ARRAY_SIZE=$MAX_ARRAY_SIZE
 ENV
 [ "$ACCOUNTING" = 0 ] || printf 'LRMS_SLURM_ACCOUNT=%s\nLRMS_SLURM_QOS=%s\n' "$ACCOUNT" "$QOS" >>"$ENV_FILE.tmp"
 mv -f "$ENV_FILE.tmp" "$ENV_FILE"
