@@ -15,6 +15,8 @@
 #   * min_uid/min_gid 0 (root may run jobs), accounting flushed at once (qacct
 #     works as soon as a job ends), scheduler run every second and 1 s after
 #     each submit / job end
+#   * max_aj_tasks 100 (Grid Engine's default is 75000): tests can make lrms split
+#     a job array in two with 101 tasks
 #   * $SGE_ROOT/$SGE_CELL/common/host_aliases mapping the names this host's
 #     addresses reverse-resolve to (e.g. "localhost" for 127.0.0.1) onto the
 #     host name; without it clients get "access denied (client IP resolved to
@@ -26,7 +28,7 @@
 #   SGE_ROOT=/var/lib/gridengine  SGE_CELL=default  (Debian's fixed layout;
 #   the Debian client tools find the cell without them, other tools may not)
 #   LRMS_SGE_HOST, LRMS_SGE_QUEUE=all.q, LRMS_SGE_PE=smp, LRMS_SGE_SLOTS,
-#   LRMS_SGE_GPUS (the exec host's gpu capacity)
+#   LRMS_SGE_GPUS (the exec host's gpu capacity), LRMS_SGE_MAX_ARRAY_SIZE (max_aj_tasks)
 # Use it with:  set -a; . /tmp/lrms-sge.env; set +a
 #
 # Environment: LRMS_SGE_ENV (/tmp/lrms-sge.env), SGE_START_TIMEOUT (60 s per step).
@@ -42,6 +44,7 @@ QUEUE=all.q
 PE=smp
 SLOTS=$(nproc)
 GPUS=${LRMS_SGE_GPUS:-2}
+MAX_ARRAY_SIZE=100
 export SGE_ROOT=/var/lib/gridengine
 export SGE_CELL=default
 COMMON=$SGE_ROOT/$SGE_CELL/common
@@ -227,6 +230,7 @@ mkdir -p "$TMP/conf"   # qconf -Mconf takes the configuration name from the file
 qconf -sconf global >"$TMP/conf/global" || fail "qconf -sconf failed"
 cp "$TMP/conf/global" "$TMP/global.old"
 set_keys "$TMP/conf/global" min_uid=0 min_gid=0 load_report_time=00:00:05 \
+    max_aj_tasks=$MAX_ARRAY_SIZE \
     "reporting_params=accounting=true reporting=false flush_time=00:00:01 joblog=false sharelog=00:00:00 accounting_flush_time=00:00:00"
 if ! diff -qw "$TMP/global.old" "$TMP/conf/global" >/dev/null; then
     (cd "$TMP/conf" && quiet qconf -Mconf global) || fail "qconf -Mconf global failed"
@@ -327,6 +331,7 @@ LRMS_SGE_QUEUE=$QUEUE
 LRMS_SGE_PE=$PE
 LRMS_SGE_SLOTS=$SLOTS
 LRMS_SGE_GPUS=$GPUS
+LRMS_SGE_MAX_ARRAY_SIZE=$MAX_ARRAY_SIZE
 ENV
 mv -f "$ENV_FILE.tmp" "$ENV_FILE"
 say "cell up: $QUEUE@$SGE_HOST ($SLOTS slots, gpu=$GPUS), pe $PE"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import pathlib
+import sys
 
 import pytest
 
@@ -22,6 +23,7 @@ from lrms_sge.parse import (
     parse_cluster_slots,
     parse_free_consumable,
     parse_job_counts,
+    parse_max_aj_tasks,
     parse_qacct,
     parse_qacct_accounts,
     parse_qstat_j,
@@ -287,6 +289,14 @@ def test_qacct_ci_h_vmem_exit1():
     [r] = parse_qacct(read("ci-qacct-h_vmem-exit1.txt"))
     assert outcome(r) == ("22", State.TERMINATED, TerminationReason.EXITED, 1, None)
     assert r.max_memory == Memory(0)
+
+
+def test_max_aj_tasks_ci():
+    """Captured on the project's CI SGE 8.1.9 cell: ``qconf -sconf``; 0 is no limit."""
+    assert parse_max_aj_tasks(read("ci-qconf-sconf.txt")) == 100
+    assert parse_max_aj_tasks("max_aj_instances 2000\nmax_aj_tasks 0\n") == sys.maxsize
+    with pytest.raises(ValueError, match="no max_aj_tasks in qconf -sconf output"):
+        parse_max_aj_tasks("error: commlib error\n")
 
 
 def test_qsub_terse_ci_array():
@@ -680,7 +690,7 @@ def test_non_finite_usage_is_none():
 
 PARSERS = {
     "qacct": parse_qacct, "qstat-j": parse_qstat_j, "qstat-f-xml": parse_cluster_slots,
-    "xml": parse_qstat_xml, "terse": parse_qsub_terse,
+    "xml": parse_qstat_xml, "terse": parse_qsub_terse, "qconf-sconf": parse_max_aj_tasks,
 }
 
 

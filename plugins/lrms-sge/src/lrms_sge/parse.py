@@ -91,6 +91,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import re
+import sys
 import xml.etree.ElementTree as ET
 
 from lrms import Duration, Memory, State, TerminationReason
@@ -105,6 +106,7 @@ __all__ = [
     "parse_cluster_slots",
     "parse_free_consumable",
     "parse_job_counts",
+    "parse_max_aj_tasks",
     "parse_qacct",
     "parse_qacct_accounts",
     "parse_qstat_j",
@@ -191,6 +193,18 @@ def parse_qsub_terse(text: str) -> str:
         if verbose:
             return verbose.group(1)
     raise ValueError(f"no job id in qsub output: {text.strip()[:300]!r}")
+
+
+_MAX_AJ_TASKS = re.compile(r"^max_aj_tasks\s+(\S+)\s*$", re.MULTILINE)
+
+
+def parse_max_aj_tasks(text: str) -> int:
+    """The most tasks one array may have, from ``qconf -sconf``'s ``max_aj_tasks`` (0 means
+    no limit: :data:`sys.maxsize`)."""
+    match = _MAX_AJ_TASKS.search(text)
+    if not match or not match.group(1).isdigit():
+        raise ValueError(f"no max_aj_tasks in qconf -sconf output: {text.strip()[:200]!r}")
+    return int(match.group(1)) or sys.maxsize
 
 
 # ---------------------------------------------------------------------------------------
