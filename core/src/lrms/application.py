@@ -13,8 +13,8 @@ from .arch import Arch
 from .dependency import Dependency
 from .quantity import Duration, Memory
 
-__all__ = ["CORE_FIELDS", "EMAIL_EVENTS", "LAUNCHERS", "TEMPLATE_FIELDS", "Application",
-           "sandbox_name"]
+__all__ = ["CORE_FIELDS", "EMAIL_EVENTS", "LAUNCHERS", "REQUEST_FIELDS", "TEMPLATE_FIELDS",
+           "Application", "sandbox_name"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -47,6 +47,13 @@ TEMPLATE_FIELDS = (
 )
 #: Template fields the core handles for every backend (job script, wrapper, staging).
 CORE_FIELDS = frozenset({"workdir", "stdin", "launcher"})
+#: The fields every task of one scheduler array shares (:meth:`Application.requests_key`).
+REQUEST_FIELDS = (
+    "requested_cores", "requested_memory", "requested_walltime", "requested_architecture",
+    "requested_gpus", "nodes", "tasks_per_node", "exclusive", "constraint", "launcher",
+    "account", "qos", "reservation", "email", "email_events", "hold", "earliest_start",
+    "after", "workdir", "extra",
+)
 EMAIL_EVENTS = ("begin", "end", "fail")
 LAUNCHERS = ("srun", "mpirun", "mpiexec")
 
@@ -203,6 +210,11 @@ class Application:
         return {name: getattr(self, name) for name in TEMPLATE_FIELDS
                 if getattr(self, name) != defaults[name]}
 
+    def requests_key(self) -> tuple[Any, ...]:
+        """The values of ``REQUEST_FIELDS`` (hashable): applications with equal keys can be
+        tasks of one scheduler array."""
+        return tuple(_hashable(getattr(self, name)) for name in REQUEST_FIELDS)
+
     @property
     def total_cores(self) -> int:
         """Cores of the whole job: nodes x tasks per node x cores per task."""
@@ -269,6 +281,15 @@ class Application:
         if fields.get("requested_walltime") is not None:
             fields["requested_walltime"] = Duration(float(fields["requested_walltime"]))
         return cls(arguments, **fields)
+
+
+def _hashable(value: Any) -> Any:
+    """``value`` with its mappings (``extra``) as sorted tuples, so it can key a dict."""
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(key), _hashable(item)) for key, item in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_hashable(item) for item in value)
+    return value
 
 
 def _count(name: str, value: Any, least: int) -> int:

@@ -25,6 +25,17 @@ It may override:
   (API 1.1), each a :data:`Search`; a backend that has them gets the hook, which
   also reads the scheduler id each job script records as it starts
   (``native_id_variable``).
+
+Arrays (the optional ``submit_jobs`` hook, API 1.2): a subclass that implements
+``array_command(app, array_dir, script, first, last, throttle)`` gets the hook.  It
+then also provides ``task_id(array_id, index)``, ``max_array_size()`` (read from the
+scheduler once, cached), ``task_index_variable``, ``first_index`` and
+``task_id_variable``.  Each task gets its own sandbox and job script, as a single
+job does; per array, ``<spool>/arrays/<first task's job id>/`` holds ``tasks`` (one
+sandbox per line, line i for index ``first_index + i - 1``) and ``job.sh``, the
+dispatcher the scheduler runs for every index, which runs that task's script.  The
+array's scheduler working directory is the array directory, so that ``searches()``
+find an interrupted array there.
 """
 
 from __future__ import annotations
@@ -64,6 +75,8 @@ __all__ = [
 CONTROL = ".lrms"
 EXIT_FILE = "exit"
 NATIVE_ID_FILE = "native_id"
+TASK_FILE = "task"  # an array task's "<array directory name> <index>"
+ARRAYS = "arrays"
 ERROR_FILE = "error"  # why the job script could not start the program
 # Prints "<sandbox>\t<first line>" of the control file $1 of every sandbox that has one
 # (shell builtins only: no process per sandbox).
@@ -105,11 +118,15 @@ def bash_quote(value: str) -> str:
     return "$'" + "".join(escaped) + "'"
 
 
-def job_environment(app: Application, job: Job, sandbox: str) -> dict[str, str]:
-    """The variables every job sees (``LRMS_*``, and ``OMP_NUM_THREADS`` = the cores per
-    task unless the application sets it); the application's environment comes after."""
+def job_environment(app: Application, job: Job, sandbox: str,
+                    task_index: int | None = None) -> dict[str, str]:
+    """The variables every job sees (``LRMS_*``; ``LRMS_TASK_INDEX`` in an array task, its
+    index as the scheduler numbers it; ``OMP_NUM_THREADS`` = the cores per task unless the
+    application sets it); the application's environment comes after."""
     variables = {"LRMS_JOB_ID": job.jobid, "LRMS_CORES": str(app.requested_cores),
                  "LRMS_GPUS": str(app.requested_gpus), "LRMS_SANDBOX": sandbox}
+    if task_index is not None:
+        variables["LRMS_TASK_INDEX"] = str(task_index)
     if "OMP_NUM_THREADS" not in app.environment:
         variables["OMP_NUM_THREADS"] = str(app.requested_cores)
     return variables
@@ -153,14 +170,15 @@ def _checked_run(program: str, error: str, stdout: str, stderr: str, run: str) -
 
 def render_script(
     app: Application, job: Job, sandbox: str, prologue: Sequence[str] = (),
-    epilogue: Sequence[str] = (),
+    epilogue: Sequence[str] = (), task_index: int | None = None,
 ) -> str:
     """The bash job script: run ``app``'s argv in ``sandbox`` (or its ``workdir``) and record
     its exit code in the sandbox.
 
     Every value from the application is quoted with :func:`bash_quote`; the
     prologue/epilogue lines (configuration and extension plugins) are trusted and
-    run in the sandbox; :func:`job_environment` follows the prologue.  With a
+    run in the sandbox; :func:`job_environment` (with ``task_index`` for an array
+    task) follows the prologue.  With a
     ``workdir``, stdin, stdout and stderr stay in the sandbox (absolute paths).  A
     workdir that cannot be entered, or a program that cannot be executed, fails the
     job with exit status 126 or 127 and says why in its stderr and the ``error``
@@ -174,7 +192,7 @@ def render_script(
         f"date +%s > {CONTROL}/started",
         *prologue,
         *(f"export {name}={q(value)}" for name, value in
-          job_environment(app, job, sandbox).items()),
+          job_environment(app, job, sandbox, task_index).items()),
         *(f"export {name}={q(value)}" for name, value in app.environment.items()),
     ]
 
@@ -260,9 +278,17 @@ class BatchBackend(SandboxBackend, abc.ABC):
     #: Shell expression (in double quotes) of the running job's scheduler id, e.g.
     #: ``$JOB_ID``: the job script records it first (None: no record).
     native_id_variable: ClassVar[str | None] = None
+    #: Arrays: the shell expression of a running task's index, e.g. ``$SLURM_ARRAY_TASK_ID``.
+    task_index_variable: ClassVar[str] = ""
+    #: Arrays: the index of an array's first task (0 for Slurm and PBS, 1 for Grid Engine).
+    first_index: ClassVar[int] = 0
+    #: Arrays: as ``native_id_variable``, a running task's own id (what ``task_id`` gives),
+    #: e.g. ``${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}``; a task's script records it.
+    task_id_variable: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """A subclass that implements ``searches()`` offers the ``find_jobs`` hook."""
+        """A subclass that implements ``searches()`` offers the ``find_jobs`` hook, one
+        that implements ``array_command()`` the ``submit_jobs`` hook."""
         super().__init_subclass__(**kwargs)
         if cls.searches is not BatchBackend.searches and "find_jobs" not in cls.__dict__:
 
@@ -270,6 +296,18 @@ class BatchBackend(SandboxBackend, abc.ABC):
                 return self.find_recorded(jobs)
 
             cls.find_jobs = hookimpl(find_jobs)  # type: ignore[attr-defined]
+        if cls.offers_arrays() and "submit_jobs" not in cls.__dict__:
+
+            def submit_jobs(self: BatchBackend, apps: Sequence[Application], jobs: Sequence[Job],
+                            throttle: int | None) -> list[Job]:
+                return self.submit_arrays(apps, jobs, throttle)
+
+            cls.submit_jobs = hookimpl(submit_jobs)  # type: ignore[attr-defined]
+
+    @classmethod
+    def offers_arrays(cls) -> bool:
+        """True if this backend submits arrays (it implements ``array_command``)."""
+        return cls.array_command is not BatchBackend.array_command
 
     # -- what a subclass provides ------------------------------------------------
 
@@ -308,8 +346,28 @@ class BatchBackend(SandboxBackend, abc.ABC):
         """The searches ``find_jobs`` runs, in order, before reading the jobs' records.
 
         They must cover queued jobs: a job records its id only once it has started.
+        Besides sandboxes, ``wanted`` has the directory of each array looked for (mapped
+        to one of its tasks): the search answers that task's job id with the array's id
+        (what ``task_id`` takes) if the scheduler has an array working there.
         """
         return []
+
+    # -- what a backend with arrays provides ----------------------------------------------
+
+    def array_command(self, app: Application, array_dir: str, script: str, first: int,
+                      last: int, throttle: int | None) -> Submission:
+        """The submission of an array of tasks ``first..last`` running the dispatcher
+        ``script`` in (working directory) ``array_dir``, with ``app``'s requests, at most
+        ``throttle`` tasks at once (None: no limit); ``parse_job_id`` reads its id."""
+        raise NotImplementedError(f"backend {self.name} does not submit arrays")
+
+    def task_id(self, array_id: str, index: int) -> str:
+        """The native id of task ``index`` of array ``array_id`` (``123_4``, ``123.4``)."""
+        raise NotImplementedError(f"backend {self.name} does not submit arrays")
+
+    def max_array_size(self) -> int:
+        """The most tasks one array may have (read from the scheduler once, cached)."""
+        raise NotImplementedError(f"backend {self.name} does not submit arrays")
 
     # -- shared machinery ------------------------------------------------------------
 
@@ -362,19 +420,23 @@ class BatchBackend(SandboxBackend, abc.ABC):
         """Where the job script is in ``sandbox``."""
         return posixpath.join(sandbox, CONTROL, "job.sh")
 
-    def script_prologue(self, app: Application, job: Job) -> list[str]:
+    def script_prologue(self, app: Application, job: Job, task: bool = False) -> list[str]:
         """Lines the job script runs before the program: the record of
-        ``native_id_variable`` (if set), the resource's ``prologue`` and extension
-        plugins' lines.  A subclass may add its own (trusted) lines."""
-        record = ([f'echo "{self.native_id_variable}" > {CONTROL}/{NATIVE_ID_FILE}']
-                  if self.native_id_variable else [])
+        ``native_id_variable`` (``task_id_variable`` in an array ``task``; if set), the
+        resource's ``prologue`` and extension plugins' lines.  A subclass may add its
+        own (trusted) lines."""
+        variable = self.task_id_variable if task else self.native_id_variable
+        record = [f'echo "{variable}" > {CONTROL}/{NATIVE_ID_FILE}'] if variable else []
         return [*record, *(self.resource.options.get("prologue") or []),
                 *self.resource.script_lines(app, job)]
 
-    def render(self, app: Application, job: Job, sandbox: str) -> str:
-        """The job script (:func:`render_script` with :meth:`script_prologue`)."""
+    def render(self, app: Application, job: Job, sandbox: str,
+               task_index: int | None = None) -> str:
+        """The job script (:func:`render_script` with :meth:`script_prologue`) of a job,
+        or of the array task ``task_index``."""
         epilogue = self.resource.options.get("epilogue") or []
-        return render_script(app, job, sandbox, self.script_prologue(app, job), epilogue)
+        return render_script(app, job, sandbox, self.script_prologue(
+            app, job, task_index is not None), epilogue, task_index)
 
     def dry_run(self, app: Application, job: Job) -> tuple[str, Submission]:
         """The script and submission ``submit_job`` would use, without submitting."""
@@ -383,34 +445,107 @@ class BatchBackend(SandboxBackend, abc.ABC):
         return (self.render(app, job, sandbox),
                 self.submit_command(app, job, sandbox, self.script_path(sandbox)))
 
+    def _write_script(self, app: Application, job: Job,
+                      task_index: int | None = None) -> tuple[str, str]:
+        """Make the job's sandbox with its inputs and job script; return both paths."""
+        sandbox = self.make_sandbox(app, job)
+        self.transport.makedirs(posixpath.join(sandbox, CONTROL), 0o700)
+        script = self.script_path(sandbox)
+        self.transport.write_bytes(script, self.render(app, job, sandbox, task_index).encode())
+        return sandbox, script
+
+    def _submit(self, submission: Submission, directory: str, what: str) -> str:
+        """Write the submission's files into ``directory``, run it, return the native id."""
+        for name, content in submission.files.items():
+            self.transport.write_bytes(posixpath.join(directory, name), content)
+        result = self.transport.run(submission.argv, stdin=submission.stdin)
+        if result.returncode != 0:
+            # stderr and stdout: some wrappers (Slurm's Torque qsub) print errors on stdout
+            said = "; ".join(p for p in (result.error_text, result.text.strip()) if p)
+            raise SubmissionRefused(
+                f"resource {self.resource.name}: {self.scheduler} refused {what}: "
+                f"{said or f'exit {result.returncode}, no message'}")
+        try:
+            return self.parse_job_id(result)
+        except ValueError as exc:
+            raise LRMSError(f"resource {self.resource.name}: {exc} "
+                            f"(stderr: {result.error_text or 'empty'})") from None
+
     @hookimpl
     def submit_job(self, app: Application, job: Job) -> Job:
-        sandbox = self.make_sandbox(app, job)
         try:
-            control = posixpath.join(sandbox, CONTROL)
-            self.transport.makedirs(control, 0o700)
-            script = self.script_path(sandbox)
-            self.transport.write_bytes(script, self.render(app, job, sandbox).encode())
+            sandbox, script = self._write_script(app, job)
             submission = self.submit_command(app, job, sandbox, script)
-            for name, content in submission.files.items():
-                self.transport.write_bytes(posixpath.join(control, name), content)
-            result = self.transport.run(submission.argv, stdin=submission.stdin)
-            if result.returncode != 0:
-                # stderr and stdout: some wrappers (Slurm's Torque qsub) print errors on stdout
-                said = "; ".join(p for p in (result.error_text, result.text.strip()) if p)
-                raise SubmissionRefused(
-                    f"resource {self.resource.name}: {self.scheduler} refused job {job.jobid} "
-                    f"({app.jobname!r}): {said or f'exit {result.returncode}, no message'}")
-            try:
-                job.native_id = self.parse_job_id(result)
-            except ValueError as exc:
-                raise LRMSError(f"resource {self.resource.name}: {exc} "
-                                f"(stderr: {result.error_text or 'empty'})") from None
+            job.native_id = self._submit(submission, posixpath.join(sandbox, CONTROL),
+                                         f"job {job.jobid} ({app.jobname!r})")
         except BaseException:
-            self.transport.remove(sandbox, recursive=True)
-            job.sandbox = None
+            self._discard([job])
             raise
         return job
+
+    def _discard(self, jobs: Sequence[Job], array_dir: str | None = None) -> None:
+        """Remove the sandboxes (and array directory) of jobs whose submission failed."""
+        for job in jobs:
+            if job.sandbox:
+                self.transport.remove(job.sandbox, recursive=True)
+            job.sandbox = None
+        if array_dir:
+            self.transport.remove(array_dir, recursive=True)
+
+    def array_dir(self, key: str) -> str:
+        """The directory of the array whose first task is job ``key``."""
+        return posixpath.join(self.spool, ARRAYS, key)
+
+    def submit_arrays(self, apps: Sequence[Application], jobs: Sequence[Job],
+                      throttle: int | None) -> list[Job]:
+        """The ``submit_jobs`` hook: arrays of at most ``max_array_size()`` tasks."""
+        size = self.max_array_size()
+        for start in range(0, len(jobs), size):
+            self._submit_array(apps[start:start + size], jobs[start:start + size], throttle)
+        return list(jobs)
+
+    def _submit_array(self, apps: Sequence[Application], jobs: Sequence[Job],
+                      throttle: int | None) -> None:
+        key = jobs[0].jobid
+        array_dir = self.array_dir(key)
+        first, last = self.first_index, self.first_index + len(jobs) - 1
+        try:
+            self.transport.makedirs(array_dir, 0o700)
+            sandboxes = []
+            for index, (app, job) in enumerate(zip(apps, jobs, strict=True), first):
+                sandbox, _ = self._write_script(app, job, index)
+                self.transport.write_bytes(posixpath.join(sandbox, CONTROL, TASK_FILE),
+                                           f"{key} {index}\n".encode())
+                sandboxes.append(sandbox)
+            self.transport.write_bytes(posixpath.join(array_dir, "tasks"),
+                                       "".join(f"{path}\n" for path in sandboxes).encode())
+            dispatcher = posixpath.join(array_dir, "job.sh")
+            self.transport.write_bytes(dispatcher, self._dispatcher(array_dir, key).encode())
+            submission = self.array_command(apps[0], array_dir, dispatcher, first, last, throttle)
+            array_id = self._submit(submission, array_dir, (
+                f"array of {len(jobs)} jobs {jobs[0].jobid} ... {jobs[-1].jobid} "
+                f"({apps[0].jobname!r} ...)"))
+        except BaseException:
+            self._discard(jobs, array_dir)
+            raise
+        for index, job in enumerate(jobs, first):
+            self._as_task(job, array_id, index)
+
+    def _as_task(self, job: Job, array_id: str, index: int) -> None:
+        job.native_id = self.task_id(array_id, index)
+        job.backend_data["array"] = array_id
+        job.backend_data["task_index"] = index
+
+    def _dispatcher(self, array_dir: str, key: str) -> str:
+        """The script the scheduler runs for each index: it runs that task's job script."""
+        tasks = bash_quote(posixpath.join(array_dir, "tasks"))
+        return "\n".join([
+            "#!/bin/bash",
+            f"# lrms array {key}; generated by lrms, do not edit",
+            f'lrms_task=$(sed -n "$(({self.task_index_variable} - {self.first_index} + 1))p" '
+            f"{tasks})",
+            f'exec /bin/bash "$lrms_task/{CONTROL}/job.sh"',
+        ]) + "\n"
 
     @hookimpl
     def update_job_states(self, jobs: Sequence[Job]) -> list[State]:
@@ -492,24 +627,43 @@ class BatchBackend(SandboxBackend, abc.ABC):
 
     def find_recorded(self, jobs: Sequence[Job]) -> list[bool]:
         """The ``find_jobs`` hook of subclasses with ``searches()``: each search for the
-        jobs still missing, then the scheduler ids the job scripts recorded.
+        jobs still missing (array tasks by their array's directory), then the scheduler
+        ids the job scripts recorded.
 
         A job found nowhere is "not found" only if every search worked (the caller
-        would submit it again).  Found jobs get native id and sandbox.
+        would submit it again).  Found jobs get native id and sandbox (tasks found by
+        their array also the array id and index in ``backend_data``).
         """
         sandboxes = {job.jobid: self.sandbox_path(job.jobid) for job in jobs}
+        tasks = self._tasks_of(sandboxes) if self.offers_arrays() and self.transport.exists(
+            posixpath.join(self.spool, ARRAYS)) else {}
         found: dict[str, str] = {}
         failures: list[str] = []
         for search in self.searches():
-            wanted = {sandboxes[job.jobid]: job for job in jobs if job.jobid not in found}
+            wanted = {sandboxes[job.jobid]: job for job in jobs
+                      if job.jobid not in found and job.jobid not in tasks}
+            arrays: dict[str, Job] = {}
+            for job in jobs:
+                if job.jobid in tasks and job.jobid not in found:
+                    arrays.setdefault(tasks[job.jobid][0], job)
+            wanted.update((self.array_dir(key), job) for key, job in arrays.items())
             if not wanted:
                 break
             try:
-                found.update(search(wanted))
+                hits = search(wanted)
             except LRMSError as exc:
                 failures.append(str(exc))
+                continue
+            keys = {job.jobid: key for key, job in arrays.items()}
+            array_ids = {keys[jobid]: hits.pop(jobid) for jobid in list(hits) if jobid in keys}
+            found.update(hits)
+            for job in jobs:
+                key, index = tasks.get(job.jobid, ("", 0))
+                if key in array_ids:
+                    self._as_task(job, array_ids[key], index)
+                    found[job.jobid] = job.native_id or ""
         missing = {sandboxes[job.jobid]: job.jobid for job in jobs if job.jobid not in found}
-        if missing and self.native_id_variable:
+        if missing and (self.native_id_variable or self.task_id_variable):
             for sandbox, native in self.read_control(list(missing), NATIVE_ID_FILE,
                                                      check=True).items():
                 if sandbox in missing:
@@ -524,6 +678,16 @@ class BatchBackend(SandboxBackend, abc.ABC):
             if job.jobid in found:
                 job.native_id, job.sandbox = found[job.jobid], sandboxes[job.jobid]
         return [job.jobid in found for job in jobs]
+
+    def _tasks_of(self, sandboxes: Mapping[str, str]) -> dict[str, tuple[str, int]]:
+        """The array tasks among jobs {jobid: sandbox}: {jobid: (array key, index)}."""
+        by_sandbox = {sandbox: jobid for jobid, sandbox in sandboxes.items()}
+        tasks = {}
+        for sandbox, line in self.read_control(list(by_sandbox), TASK_FILE, check=True).items():
+            key, _, index = line.partition(" ")
+            if sandbox in by_sandbox and index.isdigit():
+                tasks[by_sandbox[sandbox]] = (key, int(index))
+        return tasks
 
 
 def _outcome_missing(report: JobReport | None) -> bool:

@@ -19,8 +19,8 @@ they must not implement an operation outright.
 ``API_VERSION`` is this contract's version: a backend declares the versions
 it supports in its ``lrms_api`` class attribute (default: any ``1.x``).
 A minor version only adds optional hooks (1.1 added :func:`find_jobs`, 1.2
-:func:`release_job`); a major version changes or removes something a backend
-relies on.
+:func:`release_job` and :func:`submit_jobs`); a major version changes or removes
+something a backend relies on.
 """
 
 from __future__ import annotations
@@ -54,6 +54,22 @@ def submit_job(resource: LRMS, app: Application, job: Job) -> Job:  # type: igno
     ``job.backend_data``); stage the inputs in.  Raise an :class:`~lrms.LRMSError`
     on any failure.  Do not change ``job.state``: the caller does.  The facade
     has already refused requests over the resource's limits.
+    """
+
+
+@hookspec(firstresult=True)
+def submit_jobs(  # type: ignore[empty-body]
+    resource: LRMS, apps: Sequence[Application], jobs: Sequence[Job], throttle: int | None
+) -> list[Job]:
+    """Submit each ``apps[i]`` as ``jobs[i]``, as scheduler arrays; return the jobs.
+
+    *Optional* (API 1.2): the facade submits one by one for a backend without it.
+    The same contract as :func:`submit_job` for each pair (fill ``native_id``, the
+    task's own id, ``sandbox`` and ``backend_data``; do not touch the state).  All
+    apps have the same requests (:meth:`~lrms.Application.requests_key`); argv,
+    files, environment and names may differ.  ``throttle``: at most that many tasks
+    of one array run at once (None: no limit).  On failure raise: jobs already
+    submitted (an earlier array of a split) keep their native ids, the rest have none.
     """
 
 
@@ -191,6 +207,8 @@ class HookCalls(Protocol):
     """
 
     def submit_job(self, *, resource: LRMS, app: Application, job: Job) -> Job: ...
+    def submit_jobs(self, *, resource: LRMS, apps: Sequence[Application],
+                    jobs: Sequence[Job], throttle: int | None) -> list[Job] | None: ...
     def update_job_states(self, *, resource: LRMS, jobs: Sequence[Job]) -> list[State]: ...
     def find_jobs(self, *, resource: LRMS, jobs: Sequence[Job]) -> list[bool] | None: ...
     def release_job(self, *, resource: LRMS, job: Job) -> bool | None: ...
@@ -219,5 +237,5 @@ OPERATIONS = (
 )
 """The operations every backend implements."""
 
-OPTIONAL_OPERATIONS = ("find_jobs", "release_job")
+OPTIONAL_OPERATIONS = ("find_jobs", "release_job", "submit_jobs")
 """Operations a backend may leave out; the facade says so when one is called."""

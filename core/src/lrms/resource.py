@@ -17,7 +17,7 @@ from typing import IO, Any, cast
 import pluggy
 
 from . import hookspecs
-from .application import CORE_FIELDS, Application, sandbox_name
+from .application import CORE_FIELDS, REQUEST_FIELDS, Application, sandbox_name
 from .arch import Arch
 from .auth import Auth, SshAuth
 from .backends import load_backend_class, missing_methods
@@ -337,6 +337,49 @@ class LRMS:
         self.hook.job_submitted(resource=self, job=job)
         return job
 
+    def submit_jobs(self, apps: Sequence[Application], jobs: Sequence[Job],
+                    throttle: int | None = None) -> list[Job]:
+        """Submit each ``apps[i]`` as ``jobs[i]``: as scheduler arrays where the backend
+        can (``can("submit_jobs")``), else one by one; the caller then sets the states.
+
+        Every application is checked as :meth:`submit_job` checks it before anything is
+        sent, and all must have the same requests (``Application.requests_key``).
+        ``throttle`` bounds the running tasks of one array (None: no bound).  On failure
+        the error propagates; the jobs already submitted keep their native ids.
+        """
+        self._check_open()
+        if len(apps) != len(jobs):
+            raise ValueError(f"submit_jobs needs one job per application, got {len(apps)} "
+                             f"applications and {len(jobs)} jobs")
+        if throttle is not None and (isinstance(throttle, bool) or not isinstance(throttle, int)
+                                     or throttle < 1):
+            raise ValueError(f"throttle must be None or a positive int, got {throttle!r}")
+        for job in jobs:
+            if job.state != State.NEW:
+                raise InvalidJobState(
+                    f"job {job.jobid} is {job.state.value}; only a NEW job can be submitted")
+        for app in apps:
+            _check_same_requests(apps[0], app)
+            self.check_request(app)
+            self._check_inputs(app)
+        if len(apps) < 2 or not self.can("submit_jobs"):
+            for app, job in zip(apps, jobs, strict=True):
+                self.submit_job(app, job)
+            return list(jobs)
+        for job in jobs:
+            job.resource = self.name
+        try:
+            self.hook.submit_jobs(resource=self, apps=apps, jobs=jobs, throttle=throttle)
+        finally:
+            for job in jobs:
+                if job.native_id is None:
+                    job.resource = None
+                else:
+                    self.hook.job_submitted(resource=self, job=job)
+        log.info("%s: submitted %d jobs as arrays (%s ... %s)", self.name, len(jobs),
+                 jobs[0].native_id, jobs[-1].native_id)
+        return list(jobs)
+
     def update_job_state(self, job: Job) -> State:
         """Ask the resource about one job; return its new state."""
         return self.update_job_states([job])[0]
@@ -539,6 +582,18 @@ class LRMS:
             name, values.pop("architecture"), values.pop("max_cores"),
             values.pop("max_cores_per_job"), values.pop("max_memory_per_core"),
             values.pop("max_walltime"), auth, **values)
+
+
+def _check_same_requests(first: Application, app: Application) -> None:
+    """Refuse ``app`` in an array with ``first`` if a field of ``REQUEST_FIELDS`` differs."""
+    if app.requests_key() == first.requests_key():
+        return
+    field = next(name for name, mine, theirs in zip(
+        REQUEST_FIELDS, first.requests_key(), app.requests_key(), strict=True) if mine != theirs)
+    raise ValueError(
+        f"submit_jobs: jobs {first.jobname!r} and {app.jobname!r} differ in {field} "
+        f"({getattr(first, field)!r} and {getattr(app, field)!r}); the jobs of one call must "
+        "have the same requests (group them by Application.requests_key())")
 
 
 def _per_task(app: Application) -> str:

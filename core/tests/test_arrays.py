@@ -1,0 +1,234 @@
+"""Job arrays in the core: ``LRMS.submit_jobs``, its one-by-one fallback, and the batch
+template's array machinery, run for real by a tiny backend whose "scheduler" runs the array's
+dispatcher script with bash once per task index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import lrms
+from lrms.batch import BatchBackend, Submission
+
+# Runs the dispatcher ($4) in the array directory ($1) for indices $2..$3, as a scheduler
+# would; the array's id is the shell's pid.  Each submission is appended to ../../log.
+_RUN_ARRAY = ('cd "$1" || exit 1; echo "$$ $2 $3 $5" >> ../../log; i=$2; '
+              'while [ "$i" -le "$3" ]; do TINY_ARRAY_ID=$$ TINY_TASK=$i bash "$4" '
+              '> /dev/null 2>&1; i=$((i + 1)); done; echo "$$"')
+
+
+class TinyArrays(BatchBackend):
+    """Runs each job script, and each array task, at once; at most 3 tasks per array."""
+
+    name = "tinyarrays"
+    scheduler = "tinyq"
+    native_id_variable = "$TINY_JOB_ID"
+    task_index_variable = "$TINY_TASK"
+    task_id_variable = "${TINY_ARRAY_ID}_${TINY_TASK}"
+
+    def submit_command(self, app, job, sandbox, script):
+        return Submission(["/bin/sh", "-c",
+                           'TINY_JOB_ID=$$ bash "$1" > /dev/null 2>&1; echo "$$"', "sh", script])
+
+    def array_command(self, app, array_dir, script, first, last, throttle):
+        return Submission(["/bin/sh", "-c", _RUN_ARRAY, "sh", array_dir, str(first), str(last),
+                           script, str(throttle)])
+
+    def task_id(self, array_id, index):
+        return f"{array_id}_{index}"
+
+    def max_array_size(self):
+        return 3
+
+    def parse_job_id(self, result):
+        return result.text.strip()
+
+    def query(self, jobs):
+        return {}
+
+    def cancel_command(self, job):
+        return ["true"]
+
+    @lrms.hookimpl
+    def get_resource_status(self):
+        return lrms.ResourceStatus(1, 1, 0, 0, 0)
+
+
+class FromOne(TinyArrays):
+    """Numbers tasks from 1, as Grid Engine does."""
+
+    first_index = 1
+
+
+class Queueing(TinyArrays):
+    """Queues arrays without running them ("id|workdir" lines in ../../queue) and finds
+    them there by working directory, as a scheduler's search would."""
+
+    def array_command(self, app, array_dir, script, first, last, throttle):
+        return Submission(["/bin/sh", "-c", 'echo "$$|$1" >> "$1/../../queue"; echo "$$"',
+                           "sh", array_dir])
+
+    def searches(self):
+        return [self.queued]
+
+    def queued(self, wanted):
+        queue = Path(self.spool, "queue")
+        lines = queue.read_text().splitlines() if queue.exists() else []
+        return {wanted[workdir].jobid: native for native, workdir in
+                (line.split("|") for line in lines) if workdir in wanted}
+
+
+class Forgetful(TinyArrays):
+    """Its scheduler forgets arrays once they have run: only the tasks' records are left."""
+
+    def searches(self):
+        return [lambda wanted: {}]
+
+
+class Refusing(TinyArrays):
+    """Its scheduler refuses the second array."""
+
+    def array_command(self, app, array_dir, script, first, last, throttle):
+        log = Path(self.spool, "log")
+        if log.exists():
+            return Submission(["/bin/sh", "-c", "echo 'tinyq: too many arrays' >&2; exit 1"])
+        return super().array_command(app, array_dir, script, first, last, throttle)
+
+
+class Single(BatchBackend):
+    """The same scheduler, by a backend without arrays (no ``array_command``)."""
+
+    submit_command, parse_job_id, query, cancel_command = (
+        TinyArrays.submit_command, TinyArrays.parse_job_id, TinyArrays.query,
+        TinyArrays.cancel_command)
+    get_resource_status = TinyArrays.get_resource_status
+
+
+@pytest.fixture
+def make(tmp_path):
+    made = []
+
+    def make(backend):
+        res = lrms.LRMS(backend.__name__, ["x86_64"], 2, 2, "1GiB", "1h", backend=backend,
+                        spool=str(tmp_path / "spool"))
+        made.append(res)
+        return res
+
+    yield make
+    for res in made:
+        res.close()
+
+
+def sweep(count, **requests):
+    """Tasks that differ in argv, stdout and name: task i prints its index and exits i."""
+    apps = [lrms.Application(["sh", "-c", 'echo "$1 $LRMS_TASK_INDEX"; exit "$1"', "sh",
+                              str(i)], stdout=f"out{i}", jobname=f"t{i}", **requests)
+            for i in range(count)]
+    return apps, [lrms.Job(app) for app in apps]
+
+
+def submissions(res):
+    return Path(res.backend.spool, "log").read_text().splitlines()
+
+
+def test_each_task_runs_its_own_argv_in_its_own_sandbox_with_its_index(make):
+    res = make(TinyArrays)
+    assert res.can("submit_jobs")
+    apps, jobs = sweep(3)
+    assert res.submit_jobs(apps, jobs, throttle=2) == jobs
+    [(array, first, last, throttle)] = [line.split() for line in submissions(res)]
+    assert (first, last, throttle) == ("0", "2", "2")
+    assert len({job.sandbox for job in jobs}) == 3
+    for job in jobs:
+        job.state = lrms.State.SUBMITTED
+    res.update_job_states(jobs)
+    for i, job in enumerate(jobs):
+        assert job.native_id == f"{array}_{i}"
+        assert job.backend_data == {"array": array, "task_index": i}
+        assert job.resource == res.name
+        assert Path(job.sandbox, f"out{i}").read_text() == f"{i} {i}\n"
+        assert (job.state, job.exitcode) == (lrms.State.TERMINATED, i)
+        assert Path(job.sandbox, ".lrms", "native_id").read_text() == f"{array}_{i}\n"
+
+
+def test_indices_follow_the_scheduler_and_arrays_split_at_their_maximum(make):
+    res = make(FromOne)
+    apps, jobs = sweep(7)
+    res.submit_jobs(apps, jobs)
+    logged = [line.split() for line in submissions(res)]
+    assert [(first, last) for _, first, last, _ in logged] == [("1", "3"), ("1", "3"),
+                                                               ("1", "1")]
+    arrays = [array for array, *_ in logged]
+    assert [job.native_id for job in jobs] == [
+        f"{arrays[i // 3]}_{i % 3 + 1}" for i in range(7)]
+    for i, job in enumerate(jobs):
+        assert Path(job.sandbox, f"out{i}").read_text() == f"{i} {i % 3 + 1}\n"
+
+
+def test_a_refused_array_keeps_the_arrays_before_it_and_leaves_nothing_of_its_own(make):
+    res = make(Refusing)
+    apps, jobs = sweep(5)
+    with pytest.raises(lrms.SubmissionRefused, match="too many arrays"):
+        res.submit_jobs(apps, jobs)
+    assert all(job.native_id and job.resource == res.name for job in jobs[:3])
+    assert [(job.native_id, job.sandbox, job.resource) for job in jobs[3:]] == [(None,) * 3] * 2
+    assert sorted(p.name for p in Path(res.backend.spool, "arrays").iterdir()) == [jobs[0].jobid]
+
+
+def test_mixed_requests_are_refused_before_anything_is_sent(make):
+    res = make(TinyArrays)
+    apps, jobs = sweep(2)
+    apps.append(lrms.Application(["true"], requested_cores=2))
+    jobs.append(lrms.Job(apps[-1]))
+    with pytest.raises(ValueError, match="differ in requested_cores"):
+        res.submit_jobs(apps, jobs)
+    assert not Path(res.backend.spool, "log").exists()
+    assert all(job.native_id is None for job in jobs)
+
+
+def test_a_backend_without_arrays_submits_one_by_one(make):
+    res = make(Single)
+    assert not res.can("submit_jobs")
+    apps, jobs = sweep(3)
+    res.submit_jobs(apps, jobs, throttle=1)
+    assert not Path(res.backend.spool, "log").exists()
+    assert len({job.native_id for job in jobs}) == 3
+    assert all("array" not in job.backend_data for job in jobs)
+    assert [Path(job.sandbox, f"out{i}").read_text() for i, job in enumerate(jobs)] == [
+        "0 \n", "1 \n", "2 \n"]
+
+
+def forget(job):
+    return lrms.Job(job.app, jobid=job.jobid)
+
+
+def test_interrupted_arrays_are_found_queued_by_their_directory(make):
+    res = make(Queueing)
+    apps, jobs = sweep(4)
+    res.submit_jobs(apps, jobs)
+    lost = [forget(job) for job in jobs]
+    never = lrms.Job(apps[0])
+    assert res.find_jobs([*lost, never]) == [True, True, True, True, False]
+    for job, again in zip(jobs, lost, strict=True):
+        assert (again.native_id, again.sandbox, again.backend_data) == (
+            job.native_id, job.sandbox, job.backend_data)
+
+
+def test_interrupted_tasks_that_ran_are_found_by_their_record(make):
+    res = make(Forgetful)
+    apps, jobs = sweep(4)
+    res.submit_jobs(apps, jobs)
+    lost = [forget(job) for job in jobs]
+    assert res.find_jobs(lost) == [True] * 4
+    assert [job.native_id for job in lost] == [job.native_id for job in jobs]
+
+
+def test_the_dispatcher_runs_the_task_of_the_scheduler_index(make):
+    res = make(TinyArrays)
+    apps, jobs = sweep(2)
+    res.submit_jobs(apps, jobs)
+    dispatcher = Path(res.backend.array_dir(jobs[0].jobid), "job.sh").read_text()
+    assert "$TINY_TASK - 0 + 1" in dispatcher
+    tasks = Path(res.backend.array_dir(jobs[0].jobid), "tasks").read_text().splitlines()
+    assert tasks == [job.sandbox for job in jobs]
