@@ -30,6 +30,11 @@
 # default account).  Stop with stop-slurm.sh.
 set -Eeuo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# One run at a time: test sessions run this concurrently, and two runs that both find
+# no slurmctld start two, which share (and damage) the saved state before one dies.
+# Daemons are started with the lock's descriptor closed, so they do not keep it held.
+exec {start_lock}>/run/lrms-slurm-start.lock
+flock "$start_lock"
 
 ACCOUNTING=${SLURM_ACCOUNTING:-1}
 CLEAN=${SLURM_CLEAN:-0}
@@ -141,7 +146,7 @@ install -d -o munge -g munge -m 755 /run/munge
 install -d -o munge -g munge -m 700 /var/log/munge /var/lib/munge
 if ! alive "$MUNGE_PID" munged; then
     say "starting munged"
-    runuser -u munge -- /usr/sbin/munged --pid-file="$MUNGE_PID" </dev/null >>"$LOGS/munged.out" 2>&1 ||
+    runuser -u munge -- /usr/sbin/munged --pid-file="$MUNGE_PID" </dev/null {start_lock}>&- >>"$LOGS/munged.out" 2>&1 ||
         fail "munged failed to start" /var/log/munge/munged.log "$LOGS/munged.out"
 fi
 until_ok 10 bash -c 'munge -n | unmunge' ||
@@ -205,6 +210,9 @@ DefMemPerCPU=$DEF_MEM
 EnforcePartLimits=ALL
 
 MinJobAge=$MIN_JOB_AGE
+# Finished jobs stay MinJobAge seconds, each array task as a job: room for the benches'
+# thousands of short jobs (Slurm's default, 10000, fills up and sbatch then fails).
+MaxJobCount=50000
 # Array task indices 0..MaxArraySize-1 (Slurm's default is 1001).
 MaxArraySize=$MAX_ARRAY_SIZE
 KillWait=5
@@ -267,7 +275,7 @@ if [ "$ACCOUNTING" != 0 ]; then
         # setsid + redirected stdio: the server must not hold the caller's terminal or pipe.
         setsid /usr/sbin/mariadbd --user=mysql --pid-file="$DB_PID" --socket="$DB_SOCK" \
             --bind-address=127.0.0.1 --innodb-buffer-pool-size=256M \
-            --innodb-flush-log-at-trx-commit=2 </dev/null >>"$LOGS/mariadb.log" 2>&1 &
+            --innodb-flush-log-at-trx-commit=2 </dev/null {start_lock}>&- >>"$LOGS/mariadb.log" 2>&1 &
     fi
     until_ok "$TIMEOUT" mariadb-admin --socket="$DB_SOCK" ping ||
         fail "MariaDB does not answer" "$LOGS/mariadb.log"
@@ -298,7 +306,7 @@ CONF
     fi
     if ! alive "$RUN/slurmdbd.pid" slurmdbd; then
         say "starting slurmdbd"
-        slurmdbd </dev/null >>"$LOGS/slurmdbd.out" 2>&1 ||
+        slurmdbd </dev/null {start_lock}>&- >>"$LOGS/slurmdbd.out" 2>&1 ||
             fail "slurmdbd failed to start" "$LOGS/slurmdbd.log" "$LOGS/slurmdbd.out"
     fi
     serving "$TIMEOUT" "$RUN/slurmdbd.pid" slurmdbd sacctmgr -n list cluster ||
@@ -342,7 +350,7 @@ if ! alive "$RUN/slurmctld.pid" slurmctld; then
     say "starting slurmctld"
     rm -f "$RUN/slurmctld.pid"
     # -i: start even if a saved state file is unreadable
-    slurmctld -i </dev/null >>"$LOGS/slurmctld.out" 2>&1 ||
+    slurmctld -i </dev/null {start_lock}>&- >>"$LOGS/slurmctld.out" 2>&1 ||
         fail "slurmctld failed to start" "$LOGS/slurmctld.log" "$LOGS/slurmctld.out"
 fi
 serving "$TIMEOUT" "$RUN/slurmctld.pid" slurmctld scontrol ping || fail "slurmctld does not answer (scontrol ping)" "$LOGS/slurmctld.log"
@@ -355,7 +363,7 @@ if alive "$RUN/slurmd.pid" slurmd; then
 else
     say "starting slurmd"
     rm -f "$RUN/slurmd.pid"
-    slurmd </dev/null >>"$LOGS/slurmd.out" 2>&1 ||
+    slurmd </dev/null {start_lock}>&- >>"$LOGS/slurmd.out" 2>&1 ||
         fail "slurmd failed to start" "$LOGS/slurmd.log" "$LOGS/slurmd.out"
 fi
 until_ok 15 alive "$RUN/slurmd.pid" slurmd || fail "slurmd is not running" "$LOGS/slurmd.log" "$LOGS/slurmd.out"
