@@ -232,3 +232,52 @@ def test_the_dispatcher_runs_the_task_of_the_scheduler_index(make):
     assert "$TINY_TASK - 0 + 1" in dispatcher
     tasks = Path(res.backend.array_dir(jobs[0].jobid), "tasks").read_text().splitlines()
     assert tasks == [job.sandbox for job in jobs]
+
+
+# -- the engine: grouping by requests, max_in_flight as the throttle ----------------------
+
+
+def engine_on(tmp_path, backend, **options):
+    """An engine whose resource "tiny" is served by ``backend`` (shellcmd in the config)."""
+    config = tmp_path / "site.yaml"
+    config.write_text(
+        "resources:\n  tiny:\n    backend: shellcmd\n    max_cores: 2\n"
+        "    max_cores_per_job: 2\n    max_memory_per_core: 1GiB\n    max_walltime: 1h\n"
+        f"    architecture: [x86_64]\n    spool: {tmp_path / 'spool'}\n")
+    engine = lrms.Engine(str(config), tmp_path / "jobs.db", output_root=tmp_path / "out",
+                         **options)
+    engine.config._built["tiny"] = lrms.LRMS(
+        "tiny", ["x86_64"], 2, 2, "1GiB", "1h", backend=backend, spool=str(tmp_path / "spool"))
+    return engine
+
+
+def test_the_engine_submits_arrays_by_requests_throttled_by_max_in_flight(tmp_path):
+    apps, _ = sweep(5)
+    odd = lrms.Application(["sh", "-c", "exit 9"], requested_cores=2)
+    with engine_on(tmp_path, TinyArrays, max_in_flight=2) as engine:
+        jobs = engine.add([*apps, odd])
+        done = engine.progress()
+        assert len(done.submitted) == 6  # max_in_flight holds none back: it throttles
+        logged = [line.split() for line in Path(tmp_path, "spool", "log").read_text().splitlines()]
+        assert [(first, last, throttle) for _, first, last, throttle in logged] == [
+            ("0", "2", "2"), ("0", "1", "2")]
+        jobs = [engine.get(job.jobid) for job in jobs]
+        assert [job.backend_data.get("array") for job in jobs] == [
+            logged[0][0]] * 3 + [logged[1][0]] * 2 + [None]
+        engine.progress()
+        assert [engine.get(job.jobid).exitcode for job in jobs] == [0, 1, 2, 3, 4, 9]
+
+
+def test_without_arrays_max_in_flight_holds_jobs_back(tmp_path):
+    apps, _ = sweep(3)
+    with engine_on(tmp_path, TinyArrays, max_in_flight=2, arrays=False) as engine:
+        engine.add(apps)
+        assert len(engine.progress().submitted) == 2
+        assert not Path(tmp_path, "spool", "log").exists()
+
+
+def test_a_backend_without_arrays_keeps_max_in_flight(tmp_path):
+    apps, _ = sweep(3)
+    with engine_on(tmp_path, Single, max_in_flight=2) as engine:
+        engine.add(apps)
+        assert len(engine.progress().submitted) == 2

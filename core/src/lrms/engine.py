@@ -9,7 +9,11 @@ one round over the whole store:
 3. *fetch* the outputs of jobs that just terminated into their own folder,
    and try again for every terminated job whose outputs were never fetched;
 4. *resubmit* failed jobs, up to ``retries`` times;
-5. *submit* new jobs, at most ``max_in_flight`` active jobs per resource.
+5. *submit* new jobs, at most ``max_in_flight`` active jobs per resource; with
+   ``arrays`` on, the new jobs of one resource whose backend submits arrays
+   (``can("submit_jobs")``) are grouped by ``Application.requests_key()`` and
+   submitted as arrays, ``max_in_flight`` then being each array's throttle
+   (the running tasks of one array) instead of holding jobs back.
 
 Dependencies (``Application.after``) and holds are the engine's unless the
 backend maps them (``Backend.template_fields``): a job stays NEW while it is
@@ -123,7 +127,8 @@ class Engine:
     how often a failed job is resubmitted; ``output_root`` holds the per-job
     output folders (``<output_root>/<jobid>``) unless :meth:`add` names one;
     ``fetch`` turns the automatic fetch of terminated jobs' outputs on or off
-    (a fetch that fails is tried again in every later round).
+    (a fetch that fails is tried again in every later round); ``arrays``
+    submits jobs with the same requests as scheduler arrays where the backend can.
     """
 
     def __init__(
@@ -135,6 +140,7 @@ class Engine:
         retries: int = 0,
         output_root: str | os.PathLike[str] = "lrms-output",
         fetch: bool = True,
+        arrays: bool = True,
     ) -> None:
         self.config = config if isinstance(config, Config) else load_config(config)
         self.store = store if isinstance(store, JobStore) else JobStore(store)
@@ -142,6 +148,7 @@ class Engine:
         self.retries = retries
         self.output_root = os.path.abspath(os.fspath(output_root))
         self.fetch_outputs = fetch
+        self.arrays = arrays
         self._owed: set[str] | None = None  # ids of jobs whose outputs are still to fetch
 
     # -- resources ----------------------------------------------------------------
@@ -402,6 +409,7 @@ class Engine:
         in_flight: dict[str, int] = defaultdict(int, self.store.active_by_resource())
         blocked: set[str] = set()
         seen: Seen = {}
+        batches: dict[tuple[str, Any], list[tuple[Job, Application, str | None]]] = {}
         for job in waiting:
             if job.app.after and not self._dependencies_possible(job, done, seen):
                 continue
@@ -415,8 +423,8 @@ class Engine:
                 else:
                     done.terminated.append(job)
                 continue
-            name = next((n for n in names
-                         if n not in blocked and in_flight[n] < self.limit(n)), None)
+            name = next((n for n in names if n not in blocked and (
+                self._in_arrays(n) or in_flight[n] < self.limit(n))), None)
             if name is None:
                 continue
             app = self._to_submit(job, self.resource(name), seen)
@@ -425,12 +433,56 @@ class Engine:
             pinned = job.resource
             if not self.store.claim(job, name):
                 continue  # another process took it
+            if self._in_arrays(name):
+                batches.setdefault((name, app.requests_key()), []).append((job, app, pinned))
+                continue
             outcome = self._submit_one(job, app, self.resource(name), pinned, done)
             if outcome == Submission.SUBMITTED:
                 in_flight[name] += 1
                 done.submitted.append(job)
             elif outcome == Submission.FULL:
                 blocked.add(name)
+        for (name, _), batch in batches.items():
+            if len(batch) == 1:
+                job, app, pinned = batch[0]
+                if self._submit_one(job, app, self.resource(name), pinned,
+                                    done) == Submission.SUBMITTED:
+                    done.submitted.append(job)
+            else:
+                self._submit_array(batch, self.resource(name), done)
+
+    def _in_arrays(self, name: str) -> bool:
+        """True if new jobs for resource ``name`` go in arrays (throttled, not held back)."""
+        return self.arrays and self.resource(name).can("submit_jobs")
+
+    def _submit_array(self, batch: list[tuple[Job, Application, str | None]], resource: LRMS,
+                      done: Round) -> None:
+        """Submit jobs with the same requests as arrays (throttle: ``max_in_flight``); on
+        failure, the tasks already submitted are kept, the others stay NEW (full, or the
+        resource unreachable) or are refused."""
+        jobs = [job for job, _, _ in batch]
+        error: LRMSError | None = None
+        try:
+            resource.submit_jobs([app for _, app, _ in batch], jobs,
+                                 throttle=self.limit(resource.name))
+        except LRMSError as exc:
+            error = exc
+        if isinstance(error, TransportError):
+            done.errors.append(f"resource {resource.name}: cannot submit: {error}")
+        kept = []
+        for job, _, pinned in batch:
+            if job.native_id is not None:
+                resource.move(job, State.SUBMITTED)
+                kept.append(job)
+                done.submitted.append(job)
+            elif isinstance(error, (ResourceFull, TransportError)):
+                job.resource = pinned
+                kept.append(job)
+            else:
+                job.resource = resource.name
+                self._fail(job, resource, str(error))
+                done.terminated.append(job)
+        self.store.save(kept, release=True)
 
     def _dependencies_possible(self, job: Job, done: Round, seen: Seen) -> bool:
         """False (and the job ended DEPENDENCY_FAILED) if a dependency can never be met."""

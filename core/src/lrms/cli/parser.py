@@ -206,6 +206,10 @@ data/in.csv) is copied into the job's sandbox under that name; the job runs ther
 results stay apart from other jobs'.  --input sends anything else; with --workdir nothing
 is copied and the job runs in that directory on the resource.""")
     _request(submit)
+    submit.add_argument("--no-array", dest="arrays", action="store_false",
+                        help="submit each job on its own, even where the backend submits "
+                        "jobs with the same requests as one scheduler array (whose running "
+                        "tasks --max-in-flight then bounds)")
     submit.add_argument("--output-dir", "-d", metavar="DIR", default="lrms-output",
                         help="root of the per-job output folders (default ./lrms-output; "
                         "each job's outputs go to DIR/<jobid>)")

@@ -106,12 +106,13 @@ class Session:
         self.round_errors: list[str] = []
 
     def engine(self, *, max_in_flight: int = 100, output_root: str = "lrms-output",
-               fetch: bool = True, retries: int = 0) -> Engine:
+               fetch: bool = True, retries: int = 0, arrays: bool = True) -> Engine:
         """The engine over the configuration and the job store."""
         if self._engine is None:
             store = self._store if self._store is not None else self.args.store
             self._engine = Engine(self.args.config, store, max_in_flight=max_in_flight,
-                                  output_root=output_root, fetch=fetch, retries=retries)
+                                  output_root=output_root, fetch=fetch, retries=retries,
+                                  arrays=arrays)
             if self._store is None:
                 self._store = self._engine.store
                 self._opened(self._store)

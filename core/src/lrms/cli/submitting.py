@@ -60,7 +60,8 @@ def submit(session: Session, args: argparse.Namespace) -> int:
                         for app in apps.from_params(args.params, args, streams=True)]
     else:
         applications = [staging.stage_command(apps.from_options(args, streams=True))]
-    engine = session.engine(max_in_flight=args.max_in_flight, output_root=args.output_dir)
+    engine = session.engine(max_in_flight=args.max_in_flight, output_root=args.output_dir,
+                            arrays=args.arrays)
     jobs = engine.add(applications, resource=_resource(args), tag=args.tag)
     try:
         session.report(engine.progress())
