@@ -10,6 +10,7 @@ import pytest
 
 import lrms
 from lrms.batch import BatchBackend, Submission
+from lrms.cli.render import job_dict, job_table
 
 # Runs the dispatcher ($4) in the array directory ($1) for indices $2..$3, as a scheduler
 # would; the array's id is the shell's pid.  Each submission is appended to ../../log.
@@ -281,3 +282,33 @@ def test_a_backend_without_arrays_keeps_max_in_flight(tmp_path):
     with engine_on(tmp_path, Single, max_in_flight=2) as engine:
         engine.add(apps)
         assert len(engine.progress().submitted) == 2
+
+
+def test_failed_tasks_are_retried_as_a_smaller_array(tmp_path):
+    apps, _ = sweep(3)
+    with engine_on(tmp_path, TinyArrays, retries=1) as engine:
+        first = engine.add(apps)
+        engine.progress()
+        done = engine.progress()
+        assert [job.app.jobname for job in done.resubmitted] == ["t1", "t2"]
+        assert {job.jobid for job in done.submitted} == {job.jobid for job in done.resubmitted}
+        logged = [line.split() for line in Path(tmp_path, "spool", "log").read_text().splitlines()]
+        assert [(first_, last) for _, first_, last, _ in logged] == [("0", "2"), ("0", "1")]
+        retried = [engine.get(job.jobid) for job in done.resubmitted]
+        assert [(job.attempt, job.backend_data["array"]) for job in retried] == [
+            (2, logged[1][0])] * 2
+        assert engine.get(first[0].jobid).replaced_by is None
+
+
+def test_status_shows_the_array_of_each_task(make):
+    res = make(TinyArrays)
+    apps, jobs = sweep(2)
+    res.submit_jobs(apps, jobs)
+    array = jobs[0].backend_data["array"]
+    lines = job_table(jobs, colour=False).splitlines()
+    assert lines[0].split()[4:8] == ["NATIVE", "ID", "ARRAY", "EXIT"]
+    assert all(line.split()[5] == array for line in lines[1:])
+    assert [job_dict(job)["array"] for job in jobs] == [array] * 2
+    single = lrms.Job(lrms.Application(["true"]))
+    assert "ARRAY" not in job_table([single], colour=False)
+    assert job_dict(single)["array"] is None

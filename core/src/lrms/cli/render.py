@@ -134,10 +134,12 @@ def ending(job: Job) -> str:
 
 
 def job_dict(job: Job) -> dict[str, Any]:
-    """:meth:`Job.to_dict` plus what the table shows: state, name, returncode, runtime, failed."""
+    """:meth:`Job.to_dict` plus what the table shows: state, name, returncode, runtime,
+    failed, and ``array`` (the scheduler array of a task, else None)."""
     data = job.to_dict()
     data.update(state=job.state.value, name=job.app.jobname, returncode=job.returncode,
-                runtime=runtime(job), failed=failed(job), unfetched=job.unfetched)
+                runtime=runtime(job), failed=failed(job), unfetched=job.unfetched,
+                array=job.backend_data.get("array"))
     return data
 
 
@@ -164,12 +166,23 @@ def counts(jobs: Iterable[Job]) -> str:
 JOB_HEADERS = ("JOBID", "NAME", "STATE", "RESOURCE", "NATIVE ID", "EXIT", "RUNTIME", "TAG")
 
 
-def job_row(job: Job) -> list[Cell]:
+def job_row(job: Job, arrays: bool = False) -> list[Cell]:
+    """A job's row of :data:`JOB_HEADERS` (with its array after the native id if ``arrays``)."""
     name = terminal_text(job.app.jobname or "job")
     if len(name) > 30:
         name = name[:29] + "…"
+    array = [str(job.backend_data.get("array") or "-")] if arrays else []
     return [job.jobid, name, (job.state.value, state_colour(job)), job.resource or "-",
-            job.native_id or "-", exit_text(job), duration(runtime(job)), job.tag or "-"]
+            job.native_id or "-", *array, exit_text(job), duration(runtime(job)),
+            job.tag or "-"]
+
+
+def job_table(jobs: Sequence[Job], colour: bool) -> str:
+    """The table of ``jobs``, with an ARRAY column (each task's scheduler array) when
+    some of them are array tasks."""
+    arrays = any(job.backend_data.get("array") for job in jobs)
+    headers = (*JOB_HEADERS[:5], "ARRAY", *JOB_HEADERS[5:]) if arrays else JOB_HEADERS
+    return table(headers, (job_row(job, arrays) for job in jobs), colour)
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Cell]], colour: bool) -> str:

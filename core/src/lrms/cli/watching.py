@@ -11,17 +11,15 @@ from ..engine import Round, failed
 from ..job import Job
 from ..state import State
 from .render import (
-    JOB_HEADERS,
     Progress,
     colour_on,
     counts,
     ending,
     is_terminal,
     job_dict,
-    job_row,
+    job_table,
     ok,
     print_json,
-    table,
 )
 from .session import (
     EXIT_FAILED,
@@ -78,7 +76,7 @@ def _show(jobs: Sequence[Job], args: argparse.Namespace, clear: bool) -> None:
         print_json([job_dict(job) for job in jobs])
         return
     colour = colour_on(sys.stdout)
-    text = table(JOB_HEADERS, (job_row(job) for job in jobs), colour) if jobs else ""
+    text = job_table(jobs, colour) if jobs else ""
     summary = counts(jobs)
     if clear:
         sys.stdout.write(CLEAR + time.strftime("%H:%M:%S  ") + summary + "\n\n")
