@@ -173,7 +173,8 @@ def test_a_refused_array_keeps_the_arrays_before_it_and_leaves_nothing_of_its_ow
     with pytest.raises(lrms.SubmissionRefused, match="too many arrays"):
         res.submit_jobs(apps, jobs)
     assert all(job.native_id and job.resource == res.name for job in jobs[:3])
-    assert [(job.native_id, job.sandbox, job.resource) for job in jobs[3:]] == [(None,) * 3] * 2
+    assert [(job.native_id, job.sandbox, job.resource, job.backend_data)
+            for job in jobs[3:]] == [(None, None, None, {})] * 2
     assert sorted(p.name for p in Path(res.backend.spool, "arrays").iterdir()) == [jobs[0].jobid]
 
 

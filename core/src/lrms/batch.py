@@ -420,11 +420,12 @@ class BatchBackend(SandboxBackend, abc.ABC):
         """Where the job script is in ``sandbox``."""
         return posixpath.join(sandbox, CONTROL, "job.sh")
 
-    def script_prologue(self, app: Application, job: Job, task: bool = False) -> list[str]:
+    def script_prologue(self, app: Application, job: Job) -> list[str]:
         """Lines the job script runs before the program: the record of
-        ``native_id_variable`` (``task_id_variable`` in an array ``task``; if set), the
-        resource's ``prologue`` and extension plugins' lines.  A subclass may add its
-        own (trusted) lines."""
+        ``native_id_variable`` (``task_id_variable`` for an array task, whose
+        ``backend_data`` has its ``task_index``; if set), the resource's ``prologue``
+        and extension plugins' lines.  A subclass may add its own (trusted) lines."""
+        task = "task_index" in job.backend_data
         variable = self.task_id_variable if task else self.native_id_variable
         record = [f'echo "{variable}" > {CONTROL}/{NATIVE_ID_FILE}'] if variable else []
         return [*record, *(self.resource.options.get("prologue") or []),
@@ -435,8 +436,8 @@ class BatchBackend(SandboxBackend, abc.ABC):
         """The job script (:func:`render_script` with :meth:`script_prologue`) of a job,
         or of the array task ``task_index``."""
         epilogue = self.resource.options.get("epilogue") or []
-        return render_script(app, job, sandbox, self.script_prologue(
-            app, job, task_index is not None), epilogue, task_index)
+        return render_script(app, job, sandbox, self.script_prologue(app, job), epilogue,
+                             task_index)
 
     def dry_run(self, app: Application, job: Job) -> tuple[str, Submission]:
         """The script and submission ``submit_job`` would use, without submitting."""
@@ -489,6 +490,7 @@ class BatchBackend(SandboxBackend, abc.ABC):
             if job.sandbox:
                 self.transport.remove(job.sandbox, recursive=True)
             job.sandbox = None
+            job.backend_data.pop("task_index", None)
         if array_dir:
             self.transport.remove(array_dir, recursive=True)
 
@@ -513,6 +515,7 @@ class BatchBackend(SandboxBackend, abc.ABC):
             self.transport.makedirs(array_dir, 0o700)
             sandboxes = []
             for index, (app, job) in enumerate(zip(apps, jobs, strict=True), first):
+                job.backend_data["task_index"] = index
                 sandbox, _ = self._write_script(app, job, index)
                 self.transport.write_bytes(posixpath.join(sandbox, CONTROL, TASK_FILE),
                                            f"{key} {index}\n".encode())
