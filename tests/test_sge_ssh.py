@@ -172,3 +172,24 @@ def test_template_hold_release_and_dependency_over_ssh(remote):
     wait(remote, [first, second])
     assert first.exitcode == 0 and second.exitcode == 0
     assert qacct_times(remote, second)[0] >= qacct_times(remote, first)[1]
+
+
+def test_array_over_ssh(remote, sge):
+    """An array of two tasks through SSH as lrmstest: one ``qsub -t 1-2``, each task its
+    own id, stdout, exit code and qacct record."""
+    apps = [Application(["sh", "-c", f'echo "$LRMS_TASK_INDEX $(id -un)"; exit {n}'])
+            for n in range(2)]
+    jobs = remote.submit_jobs(apps, [Job(app) for app in apps])
+    for job in jobs:
+        job.state = State.SUBMITTED
+    remote.submitted.extend(jobs)
+    array = jobs[0].backend_data["array"]
+    assert [job.native_id for job in jobs] == [f"{array}.1", f"{array}.2"]
+    assert remote.backend.max_array_size() == int(sge["LRMS_SGE_MAX_ARRAY_SIZE"])
+    wait(remote, jobs)
+    for index, job in enumerate(jobs):
+        assert read(remote, job, "stdout") == f"{index + 1} lrmstest\n".encode()
+        assert (job.exitcode, job.termination_reason) == (index, TerminationReason.EXITED)
+        assert job.used_walltime is not None
+    owners = remote.transport.check(["qacct", "-j", array]).text
+    assert owners.count("owner        lrmstest") == 2

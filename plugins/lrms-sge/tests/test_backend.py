@@ -391,6 +391,69 @@ def test_find_jobs_by_the_id_the_script_recorded(cell, sge, tmp_path):
         broken.close()
 
 
+# -- job arrays (LRMS.submit_jobs) --------------------------------------------------------------
+
+
+def submit_array(cell, apps, throttle=None):
+    jobs = cell.res.submit_jobs(apps, [Job(app) for app in apps], throttle)
+    for job in jobs:
+        job.state = State.SUBMITTED
+    cell.jobs += jobs
+    return jobs
+
+
+def test_array_tasks_are_jobs(cell, tmp_path):
+    """One ``qsub -t 1-3 -tc 1``: each task has its own id, sandbox, outputs, exit code and
+    usage (from its own qacct record), and sees its index as LRMS_TASK_INDEX."""
+    apps = [Application(["sh", "-c", f'echo "$LRMS_TASK_INDEX" > out{n}.txt; echo {n}; exit {n}'],
+                        outputs=[f"out{n}.txt"], jobname=f"task{n}") for n in range(3)]
+    jobs = submit_array(cell, apps, throttle=1)
+    array = jobs[0].backend_data["array"]
+    assert array.isdigit()
+    assert [job.native_id for job in jobs] == [f"{array}.1", f"{array}.2", f"{array}.3"]
+    assert [job.backend_data["task_index"] for job in jobs] == [1, 2, 3]
+    assert len({job.sandbox for job in jobs}) == 3
+    qstat_j = cell.res.transport.check(["qstat", "-j", array]).text
+    assert "job-array tasks:            1-3:1\n" in qstat_j
+    assert "maximum concurrency:        1\n" in qstat_j
+    cell.wait(jobs)
+    assert [(job.exitcode, job.termination_reason) for job in jobs] == [
+        (0, TerminationReason.EXITED), (1, TerminationReason.EXITED),
+        (2, TerminationReason.EXITED)]
+    assert all(job.used_walltime is not None and job.used_cputime is not None for job in jobs)
+    for n, job in enumerate(jobs):
+        assert read(cell, job, "stdout") == f"{n}\n".encode()
+        down = tmp_path / f"down{n}"
+        down.mkdir()
+        assert cell.res.get_results(job, down) == [str(down / f"out{n}.txt")]
+        assert (down / f"out{n}.txt").read_text() == f"{n + 1}\n"
+
+
+def test_array_split_cancel_and_find(cell, sge):
+    """101 tasks over max_aj_tasks (100 on the CI cell) make two arrays; one task is
+    cancelled alone, the rest stay; an interrupted submission's tasks are found again."""
+    size = int(sge["LRMS_SGE_MAX_ARRAY_SIZE"])
+    assert cell.res.backend.max_array_size() == size
+    apps = [Application(["echo", str(n)], hold=True) for n in range(size + 1)]
+    jobs = submit_array(cell, apps)
+    arrays = list(dict.fromkeys(job.backend_data["array"] for job in jobs))
+    assert len(arrays) == 2
+    assert jobs[size - 1].native_id == f"{arrays[0]}.{size}"
+    assert jobs[size].native_id == f"{arrays[1]}.1"
+    assert set(cell.res.update_job_states(jobs)) == {State.STOPPED}
+    cell.res.cancel_job(jobs[1])
+    assert cell.res.update_job_states(jobs[:3]) == [State.STOPPED, State.TERMINATED,
+                                                    State.STOPPED]
+    assert jobs[1].termination_reason == TerminationReason.CANCELLED
+    fresh = forget([jobs[0], jobs[2], jobs[size]])
+    assert cell.res.find_jobs(fresh) == [True, True, True]
+    for old, new in zip([jobs[0], jobs[2], jobs[size]], fresh, strict=True):
+        assert (new.native_id, new.sandbox) == (old.native_id, old.sandbox)
+        assert new.backend_data["array"] == old.backend_data["array"]
+    cell.res.transport.check(["qdel", *arrays])  # one qdel per array, not 100 per task
+    cell.jobs = [job for job in cell.jobs if job.backend_data.get("array") not in arrays]
+
+
 # -- submit arguments (dry_run: nothing is sent to the cell) ---------------------------------
 
 
@@ -424,7 +487,7 @@ def test_submit_arguments(tmp_path):
         assert 3 * 334 >= 1000
         with pytest.raises(lrms.LRMSError, match="option bogus: unknown option"):
             argv_of(res, Application(["true"], extra={"sge": {"bogus": 1}}))
-        with pytest.raises(lrms.SubmissionRefused, match="array jobs"):
+        with pytest.raises(lrms.SubmissionRefused, match="lrms makes the arrays itself"):
             argv_of(res, Application(["true"], extra={"sge": {"extra_args": ["-t", "1-3"]}}))
     finally:
         res.close()

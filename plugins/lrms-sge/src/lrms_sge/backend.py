@@ -11,6 +11,11 @@ remote command, and then with the script's exit file.  Tables: :mod:`.parse`.
 The job template's fields become qsub arguments in :mod:`.template`; a held job
 is released with ``qrls -h u``.
 
+Arrays (``LRMS.submit_jobs``): ``qsub -t 1-N [-tc T]`` of the base class's dispatcher,
+split at ``max_aj_tasks`` (``qconf -sconf``); task ``i`` of array ``123`` is ``123.i``,
+answered by the same ``qstat -xml`` and by one ``qacct -j 123`` per array, and cancelled
+alone with ``qdel 123 -t i``.
+
 ``find_jobs`` looks a job up by its sandbox, its working directory (``qstat
 -j``), by the account string ``lrms_<jobid>`` it was submitted with (``qstat
 -j``, then ``qacct -A``), then by the job id its script recorded in the sandbox.
@@ -26,7 +31,7 @@ import posixpath
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from lrms import (
     Application,
@@ -49,6 +54,7 @@ from .parse import (
     parse_cluster_slots,
     parse_free_consumable,
     parse_job_counts,
+    parse_max_aj_tasks,
     parse_qacct,
     parse_qacct_accounts,
     parse_qstat_j,
@@ -119,29 +125,53 @@ class SgeBackend(BatchBackend):
         Option("accounting_wait", "duration", "3s",
                "How long to keep asking qacct for a job that has just left qstat (its "
                "record is written up to accounting_flush_time after it ends)."),
-        *command_options("qsub", "qstat", "qacct", "qdel", "qrls"),
+        *command_options("qsub", "qstat", "qacct", "qdel", "qrls", "qconf"),
     )
     #: Keys an Application may set in ``extra={"sge": {...}}`` (override the resource's).
     app_options: ClassVar[tuple[str, ...]] = ("queue", "project", "pe", "extra_args")
     #: The id qsub printed, recorded by the job script.
     native_id_variable = "$JOB_ID"
     template_fields = TEMPLATE_FIELDS
+    #: A running array task's index (Grid Engine numbers tasks from 1) and its id (``123.4``).
+    task_index_variable: ClassVar[str] = "$SGE_TASK_ID"
+    first_index: ClassVar[int] = 1
+    task_id_variable: ClassVar[str | None] = "$JOB_ID.$SGE_TASK_ID"
     #: -hold_jid starts a job however its predecessor ended: the engine holds :ok ones.
     after_conditions = frozenset({"any"})
+
+    def __init__(self, resource: Any) -> None:
+        super().__init__(resource)
+        self._max_array_size: int | None = None
 
     # -- submission ------------------------------------------------------------
 
     def submit_command(self, app: Application, job: Job, sandbox: str,
                        script: str) -> Submission:
         """``qsub -terse`` with every request as an argument, then the script."""
+        return self._qsub(app, sandbox, script, account(job))
+
+    def array_command(self, app: Application, array_dir: str, script: str, first: int,
+                      last: int, throttle: int | None) -> Submission:
+        """``qsub -terse -t FIRST-LAST [-tc THROTTLE]``, in the array's directory (no account
+        tag: an interrupted array is found by its working directory or its tasks' records)."""
+        tasks = ["-t", f"{first}-{last}", *(["-tc", str(throttle)] if throttle else [])]
+        return self._qsub(app, array_dir, script, None, tasks)
+
+    def _qsub(self, app: Application, workdir: str, script: str, tag: str | None,
+              tasks: Sequence[str] = ()) -> Submission:
+        """The qsub command of a job (or array, ``tasks``) run in ``workdir``; ``tag``: the
+        account string that names it in accounting, unless the user sets one.  The
+        scheduler's own output goes to ``.lrms`` of a job's sandbox, into an array's
+        directory."""
         options = self.job_options(app)
         slots = app.tasks_per_node * app.requested_cores
         # -w e refuses what no queue could ever run; but it counts an EXCL complex as taken
         # by the jobs running now, so an exclusive job is only warned about (-w w).
         argv = [
             self.command("qsub"), "-terse", "-N", job_name(app.jobname or "job"), "-C", "",
-            "-wd", sandbox, "-o", posixpath.join(sandbox, CONTROL, "scheduler.out"),
-            "-j", "y", "-w", "w" if app.exclusive else "e", "-S", "/bin/bash",
+            "-wd", workdir, "-o", posixpath.join(workdir, *([] if tasks else [CONTROL]),
+                                                 "scheduler.out"),
+            "-j", "y", "-w", "w" if app.exclusive else "e", "-S", "/bin/bash", *tasks,
         ]
         if slots > 1:
             if not options["pe"]:
@@ -166,19 +196,33 @@ class SgeBackend(BatchBackend):
         free_form = options["extra_args"]
         if "-t" in free_form:
             raise SubmissionRefused(
-                f"resource {self.resource.name}: job {app.jobname!r}: array jobs (qsub -t) "
-                "are not supported; submit one lrms Job per task")
-        tag = account(job)
+                f"resource {self.resource.name}: job {app.jobname!r}: qsub -t in extra_args: "
+                "lrms makes the arrays itself (LRMS.submit_jobs); submit one lrms Job per task")
         if tag and not app.account and "-A" not in free_form:  # (the user's account wins)
             argv += ["-A", tag]
         prefix = QSUB_UTC if app.earliest_start is not None else ()
         return Submission([*prefix, *argv, *free_form, script])
 
+    def task_id(self, array_id: str, index: int) -> str:
+        """``123.4``: task 4 of array 123."""
+        return f"{array_id}.{index}"
+
+    def max_array_size(self) -> int:
+        """``max_aj_tasks`` of the global configuration (``qconf -sconf``; 0 is no limit),
+        read once."""
+        if self._max_array_size is None:
+            text = self.check([self.command("qconf"), "-sconf"]).text
+            self._max_array_size = self._parse(parse_max_aj_tasks, text)
+        return self._max_array_size
+
     def parse_job_id(self, result: CommandResult) -> str:
-        return parse_qsub_terse(result.text)
+        """The job number (of an array: ``123`` of ``123.1-10:1``)."""
+        return parse_qsub_terse(result.text).partition(".")[0]
 
     def cancel_command(self, job: Job) -> list[str]:
-        return [self.command("qdel"), job.native_id or ""]
+        """``qdel 123``, or ``qdel 123 -t 4`` for task 4 of array 123."""
+        number, _, task = (job.native_id or "").partition(".")
+        return [self.command("qdel"), number, *(["-t", task] if task else [])]
 
     @hookimpl
     def release_job(self, job: Job) -> bool:
@@ -246,11 +290,14 @@ class SgeBackend(BatchBackend):
         failing = [native for native, report in reports.items() if "E" in report.raw_state]
         if not failing:
             return
-        result = self.transport.run([self.command("qstat"), "-j", ",".join(failing)])
+        numbers = dict.fromkeys(native.partition(".")[0] for native in failing)
+        result = self.transport.run([self.command("qstat"), "-j", ",".join(numbers)])
         infos = self._parse(parse_qstat_j, result.text)
         for native in failing:
-            info = infos.get(native)
-            why = (info.error_reason if info else None) or "no reason given by qstat -j"
+            number, _, task = native.partition(".")
+            info = infos.get(number)
+            why = ((info.errors.get(int(task)) if info and task else None)
+                   or (info.error_reason if info else None) or "no reason given by qstat -j")
             reports[native] = dataclasses.replace(reports[native], message=(
                 f"Grid Engine error state {reports[native].raw_state}: {why} (qmod -cj "
                 f"{native} clears the error after the cause is fixed)"))
@@ -269,7 +316,9 @@ class SgeBackend(BatchBackend):
         return found
 
     def _qacct(self, ids: Sequence[str]) -> dict[str, JobReport]:
-        argv = ["/bin/sh", "-c", _QACCT_LOOP, "sh", self.command("qacct"), *ids]
+        """qacct records of ``ids``; one ``qacct -j`` per job or array (all its tasks)."""
+        numbers = dict.fromkeys(native.partition(".")[0] for native in ids)
+        argv = ["/bin/sh", "-c", _QACCT_LOOP, "sh", self.command("qacct"), *numbers]
         records = self._parse(parse_qacct, self.check(argv).text)
         return {r.native_id: r for r in records if r.native_id in ids}  # the last one wins
 
