@@ -217,3 +217,46 @@ def test_a_script_missing_on_the_resource_is_named_with_the_fix(remote_slurm: An
     assert job.status_message is not None
     assert job.status_message.startswith("cannot execute ./not-sent.sh on ")
     assert "send it with the job (--input FILE" in job.status_message
+
+
+def test_array_over_ssh_and_found_again(remote_slurm: Any, tmp_path: Path) -> None:
+    """Three tasks in one array over SSH (hostile argv through the dispatcher and each
+    task's script): their own outcomes and outputs; then, their ids forgotten as by a
+    submitter killed during the submission, find_jobs finds the array and every task
+    (squeue, then the task records read in one remote shell), so nothing is sent twice."""
+    res = remote_slurm()
+    dump = "import json, sys; json.dump(sys.argv[1:], open('argv.json', 'w'))"
+    sizes = (1, 7, len(HOSTILE))
+    apps = [Application(["sh", "-c", 'python3 -c "$0" "$@"; exit $LRMS_TASK_INDEX', dump,
+                         *HOSTILE[:n]], outputs=["argv.json"], requested_memory="100MiB",
+                        jobname=f"task\n{n} $(id)") for n in sizes]
+    jobs = [Job(app) for app in apps]
+    res.submit_jobs(apps, jobs)
+    array = jobs[0].backend_data["array"]
+    assert [job.native_id for job in jobs] == [f"{array}_{i}" for i in range(3)]
+    for job in jobs:
+        job.state = State.SUBMITTED
+    wait(res, jobs)
+    assert [(job.exitcode, job.termination_reason) for job in jobs] == [
+        (0, Why.EXITED), (1, Why.EXITED), (2, Why.EXITED)]
+    for index, (job, size) in enumerate(zip(jobs, sizes, strict=True)):
+        down = tmp_path / f"task{index}"
+        down.mkdir()
+        res.get_results(job, down)
+        assert json.loads((down / "argv.json").read_text()) == HOSTILE[:size]
+    fresh = [Job(job.app, jobid=job.jobid) for job in jobs]
+    calls: list[str] = []
+    real_run = res.transport.run
+
+    def counting_run(argv: Sequence[str], **kwargs: Any) -> Any:
+        calls.append(argv[0])
+        return real_run(argv, **kwargs)
+
+    res.transport.run = counting_run
+    try:
+        assert res.find_jobs(fresh) == [True, True, True]
+    finally:
+        del res.transport.run
+    assert calls.count("squeue") == 1 and "sbatch" not in calls
+    assert [(job.native_id, job.sandbox, job.backend_data) for job in fresh] == [
+        (job.native_id, job.sandbox, job.backend_data) for job in jobs]

@@ -582,6 +582,98 @@ def test_slurmctld_outage_makes_jobs_unknown_then_they_recover(slurm: dict[str, 
     res.close()
 
 
+# --- arrays (LRMS.submit_jobs) ----------------------------------------------------------
+
+
+def sbatch_calls(recording: lrms.transport.Transport) -> list[list[str]]:
+    assert isinstance(recording, Recording)
+    return [argv for argv in recording.commands if argv[0] == "sbatch"]
+
+
+def test_array_tasks_are_jobs_of_their_own(cluster: lrms.LRMS, tmp_path: Path) -> None:
+    """Four tasks, one ``sbatch --array=0-3%2``: each task has its own id ``A_I``, sandbox,
+    index, outputs and outcome (its exit file's code whole, a signal); one is cancelled
+    alone; one poll asks each scheduler command once for all of them."""
+    script = ('echo "$LRMS_TASK_INDEX $1" > out.txt; '
+              'case $1 in sleep) exec sleep 300;; kill) kill -9 $$;; esac; exit "$1"')
+    words = ["sleep", "0", "200", "kill"]
+    apps = [small(["sh", "-c", script, "task", word], outputs=["out.txt"], jobname=f"t-{word}")
+            for word in words]
+    jobs = [Job(app) for app in apps]
+    recording = cluster.transport
+    assert isinstance(recording, Recording)
+    recording.commands.clear()
+    cluster.submit_jobs(apps, jobs, throttle=2)
+    (sbatch,) = sbatch_calls(recording)
+    assert sbatch[-2] == "--array=0-3%2"
+    array = jobs[0].backend_data["array"]
+    assert [job.native_id for job in jobs] == [f"{array}_{i}" for i in range(4)]
+    assert len({job.sandbox for job in jobs}) == 4
+    for job in jobs:
+        job.state = State.SUBMITTED
+    wait(cluster, jobs[:1], State.RUNNING)
+    cluster.cancel_job(jobs[0])
+    assert recording.commands[-1] == ["scancel", f"{array}_0"]
+    deadline = time.monotonic() + 90
+    while True:  # wait(), checking each poll's commands
+        recording.commands.clear()
+        states = cluster.update_job_states(jobs)
+        asked = recording.scheduler_commands()
+        assert asked[0] == "squeue" and len(asked) == len(set(asked)), asked
+        assert f"--jobs={array}" in recording.commands[0]  # the array's id, not its tasks'
+        if set(states) == {State.TERMINATED}:
+            break
+        assert time.monotonic() < deadline, jobs
+        time.sleep(0.3)
+    assert [(job.exitcode, job.signal, job.termination_reason) for job in jobs] == [
+        (None, 15, Why.CANCELLED), (0, None, Why.EXITED), (200, None, Why.EXITED),
+        (None, 9, Why.SIGNALLED)]
+    for index, (job, word) in enumerate(zip(jobs, words, strict=True)):
+        down = tmp_path / f"task{index}"
+        down.mkdir()
+        assert cluster.get_results(job, down) == [str(down / "out.txt")]
+        assert (down / "out.txt").read_text() == f"{index} {word}\n"
+
+
+def test_an_array_over_max_array_size_is_split(slurm: dict[str, str], tmp_path: Path) -> None:
+    """MaxArraySize tasks and one more (held): two arrays, ``A_0 .. A_<max-1>`` and ``B_0``;
+    MaxArraySize read once (``scontrol show config``); one squeue answers every task;
+    a task released alone runs, one cancelled alone ends cancelled."""
+    size = int(slurm["LRMS_SLURM_MAX_ARRAY_SIZE"])
+    res = make_resource(slurm, tmp_path / "spool")
+    try:
+        apps = [small(["sh", "-c", 'exit "$1"', "task", str(n % 7)], hold=True)
+                for n in range(size + 1)]
+        jobs = [Job(app) for app in apps]
+        recording = res.transport
+        assert isinstance(recording, Recording)
+        res.submit_jobs(apps, jobs)
+        assert recording.scheduler_commands() == ["scontrol", "sbatch", "sbatch"]
+        assert [argv[-2] for argv in sbatch_calls(recording)] == [
+            f"--array=0-{size - 1}", "--array=0-0"]
+        first, second = jobs[0].backend_data["array"], jobs[-1].backend_data["array"]
+        assert first != second
+        assert (jobs[size - 1].native_id, jobs[size].native_id) == (f"{first}_{size - 1}",
+                                                                      f"{second}_0")
+        for job in jobs:
+            job.state = State.SUBMITTED
+        recording.commands.clear()
+        assert res.update_job_states(jobs) == [State.STOPPED] * (size + 1)
+        assert recording.scheduler_commands() == ["squeue"]
+        res.release_job(jobs[-1])
+        res.cancel_job(jobs[3])
+        wait(res, [jobs[-1], jobs[3]])
+        assert (jobs[-1].exitcode, jobs[-1].termination_reason) == (size % 7, Why.EXITED)
+        assert jobs[3].termination_reason == Why.CANCELLED
+        assert res.update_job_state(jobs[4]) == State.STOPPED
+        recording.commands.clear()
+        more = [small(["true"]) for _ in range(2)]
+        res.submit_jobs(more, [Job(app) for app in more])
+        assert recording.scheduler_commands() == ["sbatch"]  # MaxArraySize kept
+    finally:
+        res.close()
+
+
 # --- interrupted submissions (find_jobs) ------------------------------------------------
 
 

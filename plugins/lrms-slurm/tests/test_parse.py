@@ -25,6 +25,7 @@ from lrms_slurm.parse import (
     index_reports,
     merge_array,
     parse_exit_code,
+    parse_max_array_size,
     parse_sacct,
     parse_sbatch_id,
     parse_scontrol_show_job,
@@ -600,6 +601,16 @@ def test_sbatch_ids(text: str, job_id: str) -> None:
 def test_expand_array_id(native_id: str, tasks: list[str]) -> None:
     """Array ranges as squeue/sacct print them; %N is a throttle, :N a step."""
     assert expand_array_id(native_id) == tasks
+
+
+def test_max_array_size_from_scontrol_show_config() -> None:
+    """The test cluster's MaxArraySize; a cluster without arrays (0) or a listing without
+    the key is a ValueError saying so."""
+    assert parse_max_array_size(read("ci2205-scontrol-show-config.txt")) == 500
+    with pytest.raises(ValueError, match=r"no job arrays \(MaxArraySize = 0\)"):
+        parse_max_array_size("MaxArraySize            = 0\nMaxJobCount = 10000\n")
+    with pytest.raises(ValueError, match="shows no MaxArraySize"):
+        parse_max_array_size("MaxJobCount = 10000\n")
 
 
 # --- malformed input ------------------------------------------------------

@@ -51,6 +51,7 @@ from .parse import (
     count_jobs,
     expand_array_id,
     index_reports,
+    parse_max_array_size,
     parse_sacct,
     parse_sbatch_id,
     parse_scontrol_show_job,
@@ -106,26 +107,45 @@ class SlurmBackend(BatchBackend):
     app_options: ClassVar[tuple[str, ...]] = (*DIRECTIVES, "extra_args")
     #: The id sbatch printed (an array's for its tasks), recorded by the job script.
     native_id_variable = "${SLURM_ARRAY_JOB_ID:-$SLURM_JOB_ID}"
+    #: A running array task's index (lrms numbers tasks from 0) and its own id, ``A_I``.
+    task_index_variable: ClassVar[str] = "$SLURM_ARRAY_TASK_ID"
+    first_index: ClassVar[int] = 0
+    task_id_variable: ClassVar[str | None] = "${SLURM_ARRAY_JOB_ID}_$SLURM_ARRAY_TASK_ID"
 
     def __init__(self, resource: Any) -> None:
         super().__init__(resource)
         self._timeout = float(resource.options["query_timeout"])
+        self._max_array_size: int | None = None
 
     # -- submission ------------------------------------------------------------
 
     def submit_command(self, app: Application, job: Job, sandbox: str,
                        script: str) -> Submission:
-        """``sbatch --parsable`` with every request as an argument, then the script.
+        """``sbatch --parsable`` with every request as an argument, then the script."""
+        output = posixpath.join(sandbox, CONTROL, "scheduler.out")
+        return Submission([*self._sbatch(app, sandbox, _no_patterns(output)), script])
+
+    def array_command(self, app: Application, array_dir: str, script: str, first: int,
+                      last: int, throttle: int | None) -> Submission:
+        """``sbatch --array=FIRST-LAST[%THROTTLE]`` of the dispatcher ``script``, run in
+        ``array_dir`` (where ``find_jobs`` looks for queued tasks); Slurm's own output of
+        task I goes to ``array_dir/I.out``."""
+        output = _no_patterns(array_dir) + "/%a.out"
+        limit = f"%{throttle}" if throttle else ""
+        return Submission([*self._sbatch(app, array_dir, output),
+                           f"--array={first}-{last}{limit}", script])
+
+    def _sbatch(self, app: Application, workdir: str, output: str) -> list[str]:
+        """sbatch, its working directory and output file, and every request of ``app``.
 
         A template field (``account``, ``qos``, ``reservation``, ``constraint``)
         wins over the option of the same name (the application's ``extra``, then
         the resource's).
         """
         options = self.job_options(app)
-        output = posixpath.join(sandbox, CONTROL, "scheduler.out")
         argv = [
             self.command("sbatch"), "--parsable", f"--job-name={_printable(app.jobname or '')}",
-            f"--chdir={sandbox}", f"--output={_no_patterns(output)}", f"--nodes={app.nodes}",
+            f"--chdir={workdir}", f"--output={output}", f"--nodes={app.nodes}",
             f"--ntasks={app.nodes * app.tasks_per_node}",
             f"--ntasks-per-node={app.tasks_per_node}", f"--cpus-per-task={app.requested_cores}",
         ]
@@ -140,15 +160,31 @@ class SlurmBackend(BatchBackend):
             value = (getattr(app, name) if name in TEMPLATE_FIELDS else None) or options.get(name)
             if value:
                 argv.append(f"--{name}={value}")
-        return Submission([*argv, *_template_arguments(app), *options["extra_args"], script])
+        return [*argv, *_template_arguments(app), *options["extra_args"]]
 
-    def render(self, app: Application, job: Job, sandbox: str) -> str:
+    def task_id(self, array_id: str, index: int) -> str:
+        """Slurm names task I of array A ``A_I``."""
+        return f"{array_id}_{index}"
+
+    def max_array_size(self) -> int:
+        """MaxArraySize from ``scontrol show config``, read once (task indices stay below it)."""
+        if self._max_array_size is None:
+            shown = self.check([self.command("scontrol"), "show", "config"],
+                               timeout=self._timeout)
+            try:
+                self._max_array_size = parse_max_array_size(shown.text)
+            except ValueError as exc:
+                raise LRMSError(f"resource {self.resource.name}: {exc}") from None
+        return self._max_array_size
+
+    def render(self, app: Application, job: Job, sandbox: str,
+               task_index: int | None = None) -> str:
         """The job script, with control characters dropped from the job name (a newline
         in ``--job-name`` would split scontrol's output)."""
         name = _printable(app.jobname or "")
         if name != app.jobname:
             app = dataclasses.replace(app, jobname=name)
-        return super().render(app, job, sandbox)
+        return super().render(app, job, sandbox, task_index)
 
     def parse_job_id(self, result: CommandResult) -> str:
         return parse_sbatch_id(result.text)
@@ -176,10 +212,11 @@ class SlurmBackend(BatchBackend):
         may be missing.
         """
         ids = list(dict.fromkeys(job.native_id for job in jobs if job.native_id))
-        listed = self._squeue(ids)
+        listed = self._squeue(_asked(ids))
         reports = _select(index_reports(listed), ids)
         ended = [i for i in ids if i not in reports or reports[i].state == State.TERMINATED]
-        accounted, arrays = self._sacct(ended, _arrays(listed)) if ended else ({}, Counter())
+        accounted, arrays = (self._sacct(ended, _arrays(listed), set(reports)) if ended
+                             else ({}, Counter()))
         reports.update(accounted)
         statusless = [i for i in ended if i in reports
                       and reports[i].exitcode is None and reports[i].signal is None]
@@ -195,17 +232,21 @@ class SlurmBackend(BatchBackend):
         return {job.native_id: _judge(job, reports[job.native_id], codes.get(job.sandbox or ""))
                 for job in jobs if job.native_id in reports}
 
-    def _sacct(self, ids: list[str], queued: Counter[str],
+    def _sacct(self, ids: list[str], queued: Counter[str], in_queue: set[str],
                ) -> tuple[dict[str, JobReport], Counter[str]]:
         """sacct's final reports for ``ids`` (none without accounting or if sacct fails),
         and the arrays among them with their numbers of tasks.
 
-        An array that sacct shows with fewer tasks than the queue (accounting
-        lags) is left to the queue's lines, as are unfinished jobs.
+        An array task still ``in_queue`` is asked for by its own id (each
+        task once, as it ends), one the queue forgot by its array's id (sacct shows
+        tasks cancelled while pending only as their array's range).  An array that
+        sacct shows with fewer tasks than the queue (accounting lags) is left to the
+        queue's lines, as are unfinished jobs.
         """
         if not self.resource.options["accounting"]:
             return {}, Counter()
-        argv = [self.command("sacct"), *SACCT_ARGS[1:], f"--jobs={','.join(ids)}"]
+        asked = dict.fromkeys(i if i in in_queue else i.partition("_")[0] for i in ids)
+        argv = [self.command("sacct"), *SACCT_ARGS[1:], f"--jobs={','.join(asked)}"]
         listed = self._listing("sacct", argv, parse_sacct, "scontrol and exit files")
         tasks = _arrays(listed)
         return {i: report for i, report in _select(index_reports(listed), ids).items()
@@ -320,6 +361,13 @@ def _created(job: Job) -> float:
     except ValueError:
         stamp = math.inf
     return min(job.history[0][1], stamp)
+
+
+def _asked(ids: Sequence[str]) -> list[str]:
+    """The ids to ask squeue for: an array task's (``123_4``) is its array's (``123``),
+    which lists every task (a pending range as one line), so a poll's command line
+    stays short however many tasks it answers."""
+    return list(dict.fromkeys(i.partition("_")[0] for i in ids))
 
 
 def _select(index: dict[str, JobReport], ids: Sequence[str]) -> dict[str, JobReport]:

@@ -8,6 +8,7 @@ below) and hands their standard output here.
   (job line and its ``.batch``/``.N`` steps merged into one report)
 - :func:`parse_scontrol_show_job`: ``scontrol show job [ID]``
 - :func:`parse_sbatch_id`: ``sbatch --parsable``
+- :func:`parse_max_array_size`: ``scontrol show config``
 - :func:`parse_sinfo`: ``sinfo --noheader --Format=SINFO_FORMAT``
 - :func:`count_jobs`: ``squeue --noheader --format=%t|%u``
 
@@ -47,6 +48,7 @@ __all__ = [
     "index_reports",
     "merge_array",
     "parse_exit_code",
+    "parse_max_array_size",
     "parse_sacct",
     "parse_sbatch_id",
     "parse_scontrol_show_job",
@@ -220,6 +222,17 @@ def parse_sbatch_id(text: str) -> str:
         if match:
             return match.group(1) or match.group(2)
     raise ValueError(f"no job id in sbatch output {text.strip()!r}")
+
+
+def parse_max_array_size(text: str) -> int:
+    """MaxArraySize from ``scontrol show config`` (``MaxArraySize = 1001``): an array's
+    task indices are 0 to MaxArraySize - 1.  :class:`ValueError` if it is missing."""
+    match = re.search(r"^MaxArraySize\s*=\s*(\d+)\s*$", text, re.MULTILINE)
+    if not match:
+        raise ValueError("scontrol show config shows no MaxArraySize")
+    if int(match.group(1)) == 0:
+        raise ValueError("this cluster runs no job arrays (MaxArraySize = 0)")
+    return int(match.group(1))
 
 
 def expand_array_id(native_id: str) -> list[str]:
