@@ -125,3 +125,33 @@ def test_template_hold_release_and_dependency_over_ssh(resource):
         for job in jobs:
             if job.state != State.TERMINATED:
                 resource.cancel_job(job)
+
+
+def test_array_over_ssh(resource, torque, sshd, ssh_auth):
+    """An array of two subjobs through SSH as lrmstest (``qsub -t 0-1`` on the wrappers).
+    The wrappers have no qmgr: without the max_array_size option, submit_jobs says so
+    before anything is sent."""
+    apps = [Application(["sh", "-c", 'echo "$LRMS_TASK_INDEX $(id -un)"'],
+                        requested_walltime="5min") for _ in range(2)]
+    with pytest.raises(lrms.CommandFailed, match=r"qmgr .*set the max_array_size option"):
+        resource.submit_jobs(apps, [Job(app) for app in apps])
+    commands = {f"{name}_command": f"{torque}/{name}" for name in ("qsub", "qstat", "qdel")}
+    res = lrms.LRMS("torque-ssh", ["x86_64"], 2, 1, "1GiB", "1h", ssh_auth, backend="pbs",
+                    transport="ssh", frontend=sshd.host, port=sshd.port, flavour="torque",
+                    max_array_size=500, tracejob_days=0, spool=resource.backend.spool,
+                    **commands)
+    try:
+        jobs = res.submit_jobs(apps, [Job(app) for app in apps])
+        array = jobs[0].backend_data["array"]
+        assert [job.native_id for job in jobs] == [f"{array}[0]", f"{array}[1]"]
+        assert all(job.sandbox.startswith(f"{sshd.home}/.lrms/pbs-ssh-tests/") for job in jobs)
+        for job in jobs:
+            job.state = State.SUBMITTED
+        wait(res, jobs)
+        for index, job in enumerate(jobs):
+            out = io.BytesIO()
+            res.peek(job, "stdout", out)
+            assert out.getvalue() == f"{index} lrmstest\n".encode()
+            assert (job.exitcode, job.termination_reason) == (0, TerminationReason.EXITED)
+    finally:
+        res.close()

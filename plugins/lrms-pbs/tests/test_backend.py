@@ -34,7 +34,7 @@ import pytest
 
 import lrms
 from lrms import Application, Job, State, TerminationReason
-from lrms_pbs.parse import parse_qstat_json
+from lrms_pbs.parse import parse_qstat_json, short_id
 
 R = TerminationReason
 DEADLINE = 90.0
@@ -186,6 +186,40 @@ def test_many_jobs_one_update(resource, submitted):
     wait(resource, jobs)
     assert [job.exitcode for job in jobs] == [0, 1, 2, 3]
     assert len({job.native_id for job in jobs}) == 4
+
+
+def test_array_on_the_wrappers(torque, slurm, tmp_path):
+    """``qsub -t 0-2%1`` (the wrappers pass it to sbatch --array): each subjob has its own
+    id, sandbox, stdout and exit code, and sees its index as LRMS_TASK_INDEX.  The wrappers'
+    qstat knows a subjob only by Slurm's own job id, never as ``1234[5]``, so states come
+    from the job scripts' exit files; an interrupted submission's subjobs are found by the
+    ids their scripts recorded."""
+    size = int(slurm["LRMS_SLURM_MAX_ARRAY_SIZE"])
+    res = lrms.LRMS("wrappers", ["x86_64"], 2, 1, "1GiB", "1h", backend="pbs",
+                    flavour="torque", spool=str(tmp_path / "spool"), tracejob_days=0,
+                    max_array_size=size, **wrappers(torque))
+    apps = [short(["sh", "-c", f'echo "$LRMS_TASK_INDEX"; exit {n + 3}']) for n in range(3)]
+    try:
+        jobs = res.submit_jobs(apps, [Job(app) for app in apps], throttle=1)
+        array = jobs[0].backend_data["array"]
+        assert array.isdigit() and res.backend.max_array_size() == size
+        assert [job.native_id for job in jobs] == [f"{array}[{n}]" for n in range(3)]
+        scontrol = res.transport.check(["scontrol", "show", "job", array]).text
+        assert "ArrayTaskThrottle=1" in scontrol
+        for job in jobs:
+            job.state = State.SUBMITTED
+        wait(res, jobs)
+        assert [(job.exitcode, job.termination_reason) for job in jobs] == [
+            (3, R.EXITED), (4, R.EXITED), (5, R.EXITED)]
+        for n, job in enumerate(jobs):
+            out = io.BytesIO()
+            res.peek(job, "stdout", out)
+            assert out.getvalue() == f"{n}\n".encode()
+        fresh = forget(jobs)
+        assert res.find_jobs(fresh) == [True, True, True]
+        assert [job.native_id for job in fresh] == [job.native_id for job in jobs]
+    finally:
+        res.close()
 
 
 def test_job_the_server_does_not_know_is_unknown(resource, tmp_path):
@@ -500,6 +534,89 @@ def test_find_jobs_pbspro_on_recorded_outputs(tmp_path):
         assert [job.sandbox for job in fresh] == [
             f"{spool}/jobs/{job.jobid}" if hit else None for job, hit in zip(
                 jobs, expected, strict=True)]
+
+
+def test_pbspro_array_commands(tmp_path):
+    """pbspro arrays without a server: ``qsub_command`` answers with the array id of the
+    Artemis lesson's array (tests/data/pbspro/qstat-t-array-artemis.txt: ``2597100[]``,
+    server ``pbsserver``) and logs its arguments, ``qstat_command`` logs what it is asked.
+    The array is ``qsub -J 0-2%2``; subjob ids are ``2597100[N].pbsserver``; one ``qstat
+    -t`` of the array answers for its subjobs; ``max_array_size`` comes from ``qmgr``."""
+    log = tmp_path / "calls"
+
+    def logging(name: str, answer: str) -> str:
+        path = tmp_path / name
+        path.write_text(f'#!/bin/sh\necho "{name} $*" >> {shlex.quote(str(log))}\n'
+                        f"printf '%s\\n' {shlex.quote(answer)}\n")
+        path.chmod(0o755)
+        return str(path)
+
+    res = lrms.LRMS("replay", ["x86_64"], 8, 1, "1GiB", "1h", backend="pbs",
+                    spool=str(tmp_path / "spool"), tracejob_days=0,
+                    qsub_command=logging("qsub", "2597100[].pbsserver"),
+                    qstat_command=logging("qstat", ""),
+                    qmgr_command=logging("qmgr", "set server max_array_size = 2000"))
+    apps = [Application(["echo", str(n)], requested_walltime="1h") for n in range(3)]
+    try:
+        jobs = res.submit_jobs(apps, [Job(app) for app in apps], throttle=2)
+        assert [job.native_id for job in jobs] == [f"2597100[{n}].pbsserver" for n in range(3)]
+        assert {job.backend_data["array"] for job in jobs} == {"2597100[].pbsserver"}
+        for job in jobs:
+            job.state = State.SUBMITTED
+        res.update_job_states(jobs)
+        assert res.backend.max_array_size() == 2000
+    finally:
+        res.close()
+    array_dir = f"{tmp_path}/spool/arrays/{jobs[0].jobid}"
+    assert log.read_text().splitlines() == [
+        "qmgr -c print server",
+        f"qsub -N echo -S /bin/bash -j oe -o {array_dir}/pbs.out -J 0-2%2 -l select=1:ncpus=1 "
+        f"-l walltime=01:00:00 {array_dir}/job.sh",
+        "qstat -x -f -t -F json 2597100[].pbsserver",
+        "qstat -x -f -t 2597100[].pbsserver"]
+    dispatcher = Path(array_dir, "job.sh").read_text()
+    assert "${PBS_ARRAY_INDEX:-${PBS_ARRAYID:-$SLURM_ARRAY_TASK_ID}}" in dispatcher
+    # The Artemis lesson's `qstat -t 2597100[]` lists subjobs by these ids (cut to 17
+    # columns, as qstat prints them): they match the ids lrms gives its tasks.
+    listed = [line.split()[0] for line in (DATA / "pbspro" / "qstat-t-array-artemis.txt")
+              .read_text().splitlines() if line[:1].isdigit()]
+    assert [short_id(native) for native in listed[1:]] == [
+        short_id(res.backend.task_id("2597100[].pbsserver", n)) for n in range(1, 11)]
+    tasks = Path(array_dir, "tasks").read_text().splitlines()
+    assert tasks == [job.sandbox for job in jobs]
+    assert 'echo "${PBS_JOBID:-${SLURM_ARRAY_JOB_ID}[${SLURM_ARRAY_TASK_ID}]}" > ' in (
+        Path(jobs[1].sandbox, ".lrms", "job.sh").read_text())
+
+
+def test_find_jobs_pbspro_array_on_recorded_outputs(tmp_path):
+    """An interrupted pbspro array is found by its Output_Path in the array's directory:
+    NCI Gadi's recorded `qstat -f` (tests/data/pbspro/qstat-f-gadi-space-continuation.txt)
+    with job 80005197.gadi-pbs's Output_Path replaced by that of an array lrms submitted
+    (``qsub_command`` answering with that id); its tasks get their subjob ids."""
+    spool = tmp_path / "spool"
+    qsub = tmp_path / "qsub"
+    qsub.write_text("#!/bin/sh\necho 80005197.gadi-pbs\n")
+    qsub.chmod(0o755)
+    res = lrms.LRMS("replay", ["x86_64"], 8, 1, "1GiB", "1h", backend="pbs",
+                    qstat_json=False, qsub_command=str(qsub), max_array_size=100,
+                    qstat_command=str(tmp_path / "qstat"), spool=str(spool))
+    apps = [Application(["echo", str(n)]) for n in range(2)]
+    try:
+        jobs = res.submit_jobs(apps, [Job(app) for app in apps])
+        gadi = (DATA / "pbspro" / "qstat-f-gadi-space-continuation.txt").read_text()
+        (tmp_path / "qstat-f.txt").write_text(with_output_path(
+            gadi, "80005197.gadi-pbs",
+            f"gadi.nci.org.au:{spool}/arrays/{jobs[0].jobid}/pbs.out"))
+        (tmp_path / "qstat").write_text(f"#!/bin/sh\ncat {shlex.quote(str(tmp_path))}"
+                                        "/qstat-f.txt\n")
+        (tmp_path / "qstat").chmod(0o755)
+        fresh = forget(jobs)
+        assert res.find_jobs(fresh) == [True, True]
+    finally:
+        res.close()
+    assert [job.native_id for job in fresh] == ["80005197[0].gadi-pbs", "80005197[1].gadi-pbs"]
+    assert [job.sandbox for job in fresh] == [job.sandbox for job in jobs]
+    assert [job.backend_data["task_index"] for job in fresh] == [0, 1]
 
 
 # ---------------------------------------------------------------------------

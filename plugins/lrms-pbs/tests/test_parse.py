@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ from lrms_pbs.parse import (
     count_job_states,
     decode_exit_status,
     legal_job_name,
+    max_array_size,
     node_slots,
     parse_duration,
     parse_pbsnodes,
@@ -1311,6 +1313,16 @@ def test_split_tracejob() -> None:
 def test_short_id(job_id: str, short: str) -> None:
     """Ids as qsub and qstat print them (synthetic; forms from the recorded fixtures)."""
     assert short_id(job_id) == short
+
+
+def test_max_array_size() -> None:
+    """``qmgr -c 'print server'`` lines (synthetic, in qmgr's ``set server NAME = VALUE``
+    form); unset: PBS Pro's default 10000 (RG "Server Attributes"), Torque none."""
+    text = "#\n# Set server attributes.\n#\nset server scheduling = True\n"
+    assert max_array_size(text + "set server max_array_size = 500\n", "pbspro") == 500
+    assert max_array_size(text, "pbspro") == 10000
+    assert max_array_size(text + "set server max_job_array_size = 64\n", "torque") == 64
+    assert max_array_size(text + "set server max_array_size = 500\n", "torque") == sys.maxsize
 
 
 def test_qstat_f_tab_indented_attributes() -> None:

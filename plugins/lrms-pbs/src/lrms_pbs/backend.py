@@ -10,6 +10,10 @@ of ``tracejob`` (one shell for all of them), then of the exit-status file its
 job script wrote.  The tables and parsers are in :mod:`lrms_pbs.parse`.
 ``find_jobs`` looks jobs up by their output path (``Output_Path`` of ``qstat -f``,
 in the sandbox), then by the job id the script recorded in the sandbox as it started.
+Arrays (``LRMS.submit_jobs``): PBS Pro ``qsub -J 0-N[%T]``, Torque ``qsub -t 0-N[%T]``,
+split at the server's limit (``qmgr``, or the ``max_array_size`` option); subjob ``i``
+of ``1234[].server`` is ``1234[i].server``, asked on PBS Pro with one ``qstat -t`` per
+array.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from .parse import (
     Flavour,
     count_job_states,
     legal_job_name,
+    max_array_size,
     node_gpus,
     node_slots,
     parse_pbsnodes,
@@ -68,6 +73,7 @@ _QSTAT_USER = 'exec "$0" -u "$(id -un)"'
 #: usage text (PBS Pro before ``-F`` existed: tests/data/pbspro/qstat-usage-14.2.txt).
 _REFUSED = re.compile(r"^usage:|invalid option|illegal option|unrecognized option"
                       r"|conflicting options", re.IGNORECASE | re.MULTILINE)
+_SUBJOB = re.compile(r"\[\d+\]")  # the index of a subjob id, 1234[5].server
 _RUNNING_LETTERS = "RBE"
 _QUEUED_LETTERS = "QHWT"
 
@@ -99,6 +105,11 @@ class PbsBackend(BatchBackend):
     native_id_variable: ClassVar[str | None] = (
         r'$(lrms_id=${PBS_JOBID:-${SLURM_ARRAY_JOB_ID:-$SLURM_JOB_ID}}; '
         r'echo "${lrms_id/\[*\]/[]}")')
+    #: A running subjob's index: PBS Pro's, Torque's, Slurm's (Torque wrappers); its id.
+    task_index_variable: ClassVar[str] = (
+        "${PBS_ARRAY_INDEX:-${PBS_ARRAYID:-$SLURM_ARRAY_TASK_ID}}")
+    task_id_variable: ClassVar[str | None] = (
+        "${PBS_JOBID:-${SLURM_ARRAY_JOB_ID}[${SLURM_ARRAY_TASK_ID}]}")
     options: ClassVar[Sequence[Option]] = (
         *BatchBackend.options,
         Option("flavour", "string", "pbspro",
@@ -114,7 +125,9 @@ class PbsBackend(BatchBackend):
         Option("tracejob_days", "integer", 3,
                "Days of server logs tracejob searches for a finished job qstat no "
                "longer lists; 0 disables tracejob."),
-        *command_options("qsub", "qstat", "qdel", "qrls", "pbsnodes", "tracejob"),
+        Option("max_array_size", "integer", 0,
+               "The most subjobs one array may have; 0: ask the server (qmgr)."),
+        *command_options("qsub", "qstat", "qdel", "qrls", "pbsnodes", "tracejob", "qmgr"),
     )
 
     def __init__(self, resource: Any) -> None:
@@ -128,6 +141,10 @@ class PbsBackend(BatchBackend):
             raise ValueError(f"resource {resource.name}: option qstat_json: Torque's qstat "
                              "has no -F json; use auto or false")
         self._json_required = json_mode == "true"
+        if resource.options["max_array_size"] < 0:
+            raise ValueError(f"resource {resource.name}: option max_array_size: must be 0 "
+                             "(ask the server) or more")
+        self._max_array_size: int | None = resource.options["max_array_size"] or None
         #: Whether this server's qstat gives ``-F json``: None until a query shows it.
         self.qstat_json: bool | None = None
         if self.flavour == "torque" or json_mode == "false":
@@ -147,10 +164,25 @@ class PbsBackend(BatchBackend):
 
     def submit_command(self, app: Application, job: Job, sandbox: str,
                        script: str) -> Submission:
+        return self._qsub(app, posixpath.join(sandbox, CONTROL), script)
+
+    def array_command(self, app: Application, array_dir: str, script: str, first: int,
+                      last: int, throttle: int | None) -> Submission:
+        """PBS Pro ``qsub -J FIRST-LAST[%THROTTLE]``, Torque ``qsub -t FIRST-LAST[%THROTTLE]``;
+        PBS writes its output into the array's directory."""
+        spec = f"{first}-{last}" + (f"%{throttle}" if throttle else "")
+        return self._qsub(app, array_dir, script, ["-J" if self.flavour == "pbspro" else "-t",
+                                                   spec])
+
+    def _qsub(self, app: Application, output_dir: str, script: str,
+              tasks: Sequence[str] = ()) -> Submission:
+        """The qsub command of a job (an array: ``tasks``) whose PBS output is in
+        ``output_dir``."""
         options = self._job_options(app)
         refused = functools.partial(self.refused, app, backend=f"pbs, flavour {self.flavour}")
         argv = [self.command("qsub"), "-N", legal_job_name(app.jobname or "job", self.flavour),
-                "-S", "/bin/bash", "-j", "oe", "-o", posixpath.join(sandbox, CONTROL, "pbs.out")]
+                "-S", "/bin/bash", "-j", "oe", "-o", posixpath.join(output_dir, "pbs.out"),
+                *tasks]
         destinations = (("-q", queue(app, options, self.flavour)),
                         ("-A", app.account or options["account"]), ("-P", options["project"]))
         for flag, value in destinations:
@@ -160,6 +192,26 @@ class PbsBackend(BatchBackend):
                  *template_args(app, self.flavour, refused)]
         prefix = QSUB_UTC if app.earliest_start is not None else ()
         return Submission([*prefix, *argv, *options["extra_args"], script])
+
+    def task_id(self, array_id: str, index: int) -> str:
+        """``1234[5].server`` of array ``1234[].server`` (``1234[5]`` of Slurm's Torque
+        wrappers' ``1234``)."""
+        if "[]" in array_id:
+            return array_id.replace("[]", f"[{index}]", 1)
+        number, dot, server = array_id.partition(".")
+        return f"{number}[{index}]{dot}{server}"
+
+    def max_array_size(self) -> int:
+        """The ``max_array_size`` option, else the server's (``qmgr -c 'print server'``:
+        PBS Pro ``max_array_size``, default 10000; Torque ``max_job_array_size``, default
+        no limit), read once."""
+        if self._max_array_size is None:
+            result = self.transport.run([self.command("qmgr"), "-c", "print server"])
+            if result.returncode != 0:
+                raise self._failure(result, (result.error_text or result.text.strip())
+                                    + " (set the max_array_size option instead)")
+            self._max_array_size = max_array_size(result.text, self.flavour)
+        return self._max_array_size
 
     def parse_job_id(self, result: CommandResult) -> str:
         return parse_qsub_id(result.text)
@@ -188,8 +240,12 @@ class PbsBackend(BatchBackend):
         return attrs + listed
 
     def _qstat_argv(self, ids: Sequence[str], as_json: bool) -> list[str]:
+        """``qstat -f`` of ``ids``; PBS Pro (``-x``, history too) is asked for an array's
+        subjobs by the array (``qstat -t 1234[]``: one argument per array)."""
+        arrays = self.flavour == "pbspro" and any(_SUBJOB.search(native) for native in ids)
+        asked = list(dict.fromkeys(_SUBJOB.sub("[]", native) for native in ids)) if arrays else ids
         return [self.command("qstat"), *(["-x"] if self.flavour == "pbspro" else []), "-f",
-                *(["-F", "json"] if as_json else []), *ids]
+                *(["-t"] if arrays else []), *(["-F", "json"] if as_json else []), *asked]
 
     def _qstat_json(self, ids: Sequence[str]) -> list[dict[str, str]] | None:
         """``qstat -f -F json``; None if the server refuses the option (remembered) or
@@ -261,10 +317,12 @@ class PbsBackend(BatchBackend):
         return [self._find_listed]
 
     def _find_listed(self, wanted: Mapping[str, Job]) -> dict[str, str]:
-        """Every job qstat lists (PBS Pro: finished ones too), by output path."""
+        """Every job qstat lists (PBS Pro: finished ones too), by output path (in a job's
+        sandbox, or in an array's directory)."""
         attrs = self._qstat([])
-        outputs = {posixpath.join(sandbox, CONTROL, "pbs.out"): job
-                   for sandbox, job in wanted.items()}
+        arrays = self.array_dir("")
+        outputs = {posixpath.join(path, *([] if path.startswith(arrays) else [CONTROL]),
+                                  "pbs.out"): job for path, job in wanted.items()}
         return _newest((a[JOB_ID], outputs.get(path) or outputs.get(path.partition(":")[2]))
                        for a in attrs for path in [a.get("Output_Path", "")])
 

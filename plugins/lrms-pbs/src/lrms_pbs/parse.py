@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Mapping
 from typing import Literal
 
@@ -74,6 +75,7 @@ __all__ = [
     "count_job_states",
     "decode_exit_status",
     "legal_job_name",
+    "max_array_size",
     "node_gpus",
     "node_slots",
     "parse_duration",
@@ -634,6 +636,24 @@ def parse_qsub_id(text: str) -> str:
     if not found:
         raise ValueError(f"no job id in qsub output: {text.strip()[:200]!r}")
     return found[-1]
+
+
+#: The server attribute that bounds an array's subjobs, and its value when unset: PBS Pro
+#: RG "Server Attributes" (max_array_size, default 10000); Torque 6.1 Admin Guide "Server
+#: Parameters" (max_job_array_size, unset: no limit).
+ARRAY_LIMITS: dict[str, tuple[str, int]] = {
+    "pbspro": ("max_array_size", 10000),
+    "torque": ("max_job_array_size", sys.maxsize),
+}
+
+
+def max_array_size(text: str, flavour: Flavour) -> int:
+    """The most subjobs one array may have, from ``qmgr -c 'print server'`` output
+    (``set server max_array_size = 500``); the flavour's default if it is not set."""
+    _check_flavour(flavour)
+    name, default = ARRAY_LIMITS[flavour]
+    match = re.search(rf"^\s*set server {name}\s*=\s*(\d+)\s*$", text, re.MULTILINE)
+    return int(match.group(1)) if match and int(match.group(1)) > 0 else default
 
 
 def short_id(job_id: str) -> str:
