@@ -189,7 +189,7 @@ def test_many_jobs_one_update(resource, submitted):
 
 
 def test_array_on_the_wrappers(torque, slurm, tmp_path):
-    """``qsub -t 0-2%1`` (the wrappers pass it to sbatch --array): each subjob has its own
+    """``qsub -t 0-2%2`` (the wrappers pass it to sbatch --array): each subjob has its own
     id, sandbox, stdout and exit code, and sees its index as LRMS_TASK_INDEX.  The wrappers'
     qstat knows a subjob only by Slurm's own job id, never as ``1234[5]``, so states come
     from the job scripts' exit files; an interrupted submission's subjobs are found by the
@@ -200,12 +200,12 @@ def test_array_on_the_wrappers(torque, slurm, tmp_path):
                     max_array_size=size, **wrappers(torque))
     apps = [short(["sh", "-c", f'echo "$LRMS_TASK_INDEX"; exit {n + 3}']) for n in range(3)]
     try:
-        jobs = res.submit_jobs(apps, [Job(app) for app in apps], throttle=1)
+        jobs = res.submit_jobs(apps, [Job(app) for app in apps], throttle=2)
         array = jobs[0].backend_data["array"]
         assert array.isdigit() and res.backend.max_array_size() == size
         assert [job.native_id for job in jobs] == [f"{array}[{n}]" for n in range(3)]
         scontrol = res.transport.check(["scontrol", "show", "job", array]).text
-        assert "ArrayTaskThrottle=1" in scontrol
+        assert "ArrayTaskThrottle=2" in scontrol
         for job in jobs:
             job.state = State.SUBMITTED
         wait(res, jobs)
