@@ -80,6 +80,13 @@ class Queueing(TinyArrays):
                 (line.split("|") for line in lines) if workdir in wanted}
 
 
+class Unlimited(TinyArrays):
+    """Its scheduler sets no maximum array size (Grid Engine's max_aj_tasks 0)."""
+
+    def max_array_size(self):
+        return 0
+
+
 class Forgetful(TinyArrays):
     """Its scheduler forgets arrays once they have run: only the tasks' records are left."""
 
@@ -165,6 +172,13 @@ def test_indices_follow_the_scheduler_and_arrays_split_at_their_maximum(make):
         f"{arrays[i // 3]}_{i % 3 + 1}" for i in range(7)]
     for i, job in enumerate(jobs):
         assert Path(job.sandbox, f"out{i}").read_text() == f"{i} {i % 3 + 1}\n"
+
+
+def test_no_maximum_array_size_is_one_array(make):
+    res = make(Unlimited)
+    apps, jobs = sweep(5)
+    res.submit_jobs(apps, jobs)
+    assert [line.split()[1:3] for line in submissions(res)] == [["0", "4"]]
 
 
 def test_a_refused_array_keeps_the_arrays_before_it_and_leaves_nothing_of_its_own(make):

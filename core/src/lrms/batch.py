@@ -366,7 +366,8 @@ class BatchBackend(SandboxBackend, abc.ABC):
         raise NotImplementedError(f"backend {self.name} does not submit arrays")
 
     def max_array_size(self) -> int:
-        """The most tasks one array may have (read from the scheduler once, cached)."""
+        """The most tasks one array may have, 0 for no limit (read from the scheduler
+        once, cached)."""
         raise NotImplementedError(f"backend {self.name} does not submit arrays")
 
     # -- shared machinery ------------------------------------------------------------
@@ -502,6 +503,8 @@ class BatchBackend(SandboxBackend, abc.ABC):
                       throttle: int | None) -> list[Job]:
         """The ``submit_jobs`` hook: arrays of at most ``max_array_size()`` tasks."""
         size = self.max_array_size()
+        if size < 1:
+            size = len(jobs)  # no limit
         for start in range(0, len(jobs), size):
             self._submit_array(apps[start:start + size], jobs[start:start + size], throttle)
         return list(jobs)
