@@ -94,6 +94,14 @@ class Forgetful(TinyArrays):
         return [lambda wanted: {}]
 
 
+class Cancelling(Queueing):
+    """Logs each cancel command to ../../cancels."""
+
+    def cancel_command(self, job):
+        return ["/bin/sh", "-c", 'echo "$1" >> "$2"', "sh", job.native_id,
+                str(Path(self.spool, "cancels"))]
+
+
 class Refusing(TinyArrays):
     """Its scheduler refuses the second array."""
 
@@ -327,3 +335,20 @@ def test_status_shows_the_array_of_each_task(make):
     single = lrms.Job(lrms.Application(["true"]))
     assert "ARRAY" not in job_table([single], colour=False)
     assert job_dict(single)["array"] is None
+
+
+def test_cancelling_every_unfinished_task_cancels_each_array_at_once(tmp_path):
+    apps, _ = sweep(5)
+    with engine_on(tmp_path, Cancelling) as engine:
+        jobs = engine.add(apps)
+        engine.progress()
+        jobs = [engine.get(job.jobid) for job in jobs]
+        arrays = [job.backend_data["array"] for job in jobs]
+        assert engine.cancel_arrays(jobs[:2]) == []  # the array has a third task
+        assert engine.cancel_arrays(jobs) == jobs
+        assert Path(tmp_path, "spool", "cancels").read_text().split() == [arrays[0], arrays[3]]
+        assert {engine.get(job.jobid).state for job in jobs} == {lrms.State.TERMINATING}
+        engine.progress()  # the scheduler forgot them: ended by the cancel
+        ended = [engine.get(job.jobid) for job in jobs]
+        assert {(job.state, job.termination_reason) for job in ended} == {
+            (lrms.State.TERMINATED, lrms.TerminationReason.CANCELLED)}

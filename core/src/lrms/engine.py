@@ -657,6 +657,36 @@ class Engine:
         resource.cancel_job(job)
         self.store.save([job])
 
+    def cancel_arrays(self, jobs: Sequence[Job]) -> list[Job]:
+        """Cancel, with one request per array (:meth:`LRMS.cancel_array`), the tasks of
+        each array whose unfinished tasks in the store are all among ``jobs``; return
+        the jobs cancelled so (the caller cancels the rest one by one).  An array whose
+        cancel fails is left to the caller."""
+        groups: dict[tuple[str, str], list[Job]] = defaultdict(list)
+        for job in jobs:
+            array = job.backend_data.get("array")
+            if array and job.resource and job.native_id and job.state in ACTIVE:
+                groups[(job.resource, str(array))].append(job)
+        if not any(len(tasks) > 1 for tasks in groups.values()):
+            return []
+        unfinished: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for job in self.store.jobs(states=ACTIVE):
+            if job.resource and job.backend_data.get("array"):
+                unfinished[(job.resource, str(job.backend_data["array"]))].add(job.jobid)
+        cancelled = []
+        for (name, array), tasks in groups.items():
+            if len(tasks) < 2 or not unfinished[(name, array)] <= {t.jobid for t in tasks}:
+                continue
+            try:
+                self.resource(name).cancel_array(array, tasks)
+            except LRMSError as exc:
+                log.warning("resource %s: cancelling array %s at once failed (%s); its tasks "
+                            "are cancelled one by one", name, array, exc)
+                continue
+            self.store.save(tasks)
+            cancelled += tasks
+        return cancelled
+
     def release(self, job: Job) -> None:
         """Release a job submitted with ``hold``: the engine's hold (a NEW job) is
         dropped so a later round submits it; a held queued job is released on its

@@ -491,6 +491,29 @@ class LRMS:
         self.hook.cancel_job(resource=self, job=job)
         self.move(job, State.TERMINATING)
 
+    def cancel_array(self, array_id: str, jobs: Sequence[Job]) -> None:
+        """Cancel array ``array_id`` with one request; ``jobs`` are its unfinished tasks
+        (``backend_data["array"]``), all of them: the scheduler cancels the whole array.
+
+        The backend's ``cancel_job`` is asked once, for a job whose native id is the
+        array's (``scancel 123``, ``qdel 123``, ``qdel 123[].server``).
+        """
+        self._check_open()
+        asked = [job for job in jobs if job.state != State.TERMINATED]
+        for job in asked:
+            self._check_own(job)
+            if job.backend_data.get("array") != array_id:
+                raise InvalidJobState(f"job {job.jobid} is not a task of array {array_id}")
+        if not asked:
+            return
+        whole = Job(asked[0].app, jobid=f"array-{array_id}")
+        whole.resource, whole.native_id = self.name, array_id
+        self.hook.cancel_job(resource=self, job=whole)
+        for job in asked:
+            if "cancelled" in whole.backend_data:
+                job.backend_data["cancelled"] = whole.backend_data["cancelled"]
+            self.move(job, State.TERMINATING)
+
     def get_results(
         self,
         job: Job,

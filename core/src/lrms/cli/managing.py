@@ -52,12 +52,14 @@ def cancel(session: Session, args: argparse.Namespace) -> int:
     jobs = session.pick(args.jobids, tag=args.tag, states=NOT_ENDED, everything=args.everything,
                         how="--tag TAG, or --all-active")
     engine = session.engine()
+    whole = {job.jobid for job in engine.cancel_arrays(jobs)}  # one request per array
 
     def one(job: Job) -> str | None:
         if job.state == State.TERMINATED:
             note(f"job {job.jobid} has already terminated")
             return None
-        engine.cancel(job)
+        if job.jobid not in whole:
+            engine.cancel(job)
         return None if args.json else f"{job.jobid}  {job.state.value}"
 
     code = _each(session, jobs, one)
