@@ -352,3 +352,13 @@ def test_cancelling_every_unfinished_task_cancels_each_array_at_once(tmp_path):
         ended = [engine.get(job.jobid) for job in jobs]
         assert {(job.state, job.termination_reason) for job in ended} == {
             (lrms.State.TERMINATED, lrms.TerminationReason.CANCELLED)}
+
+
+def test_a_spool_path_with_a_newline_is_refused_for_arrays(tmp_path):
+    res = lrms.LRMS("nl", ["x86_64"], 2, 2, "1GiB", "1h", backend=TinyArrays,
+                    spool=str(tmp_path / "a\nb"))
+    apps, jobs = sweep(2)
+    with pytest.raises(lrms.LRMSError, match="path has a newline"):
+        res.submit_jobs(apps, jobs)
+    assert all(job.native_id is None and job.sandbox is None for job in jobs)
+    res.close()

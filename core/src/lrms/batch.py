@@ -514,6 +514,9 @@ class BatchBackend(SandboxBackend, abc.ABC):
         key = jobs[0].jobid
         array_dir = self.array_dir(key)
         first, last = self.first_index, self.first_index + len(jobs) - 1
+        if "\n" in array_dir:  # the dispatcher's tasks file has one sandbox per line
+            raise LRMSError(f"resource {self.resource.name}: cannot submit arrays from a spool "
+                            f"whose path has a newline ({self.spool!r}); set 'spool' to another")
         try:
             self.transport.makedirs(array_dir, 0o700)
             sandboxes = []
