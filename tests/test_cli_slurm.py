@@ -20,6 +20,7 @@ from typing import NamedTuple
 import pytest
 
 from lrms.cli import main
+from lrms.transport import LocalTransport
 
 pytestmark = pytest.mark.slurm
 
@@ -199,3 +200,55 @@ def test_begin_offset_reaches_slurm(cli):
     assert eligible is not None
     start = datetime.datetime.fromisoformat(eligible.group(1)).timestamp()
     assert before + 7200 - 1 <= start <= time.time() + 7200 + 1
+
+
+def test_a_sweep_is_one_array_and_its_cancel_one_scancel(cli, tmp_path, monkeypatch):
+    """lrms submit --params: three jobs with the same requests are one Slurm array (one
+    sbatch, --max-in-flight its throttle), each task a job of its own (id A_I, ARRAY
+    column, outcome, output folder); lrms cancel --tag cancels a held sweep with one
+    scancel; --no-array submits one sbatch per job."""
+    commands: list[list[str]] = []
+    real_run = LocalTransport.run
+
+    def recording_run(self, argv, **kwargs):
+        commands.append(list(argv))
+        return real_run(self, argv, **kwargs)
+
+    monkeypatch.setattr(LocalTransport, "run", recording_run)
+    codes = tmp_path / "codes.txt"
+    codes.write_text("0\n3\n5\n")
+    done = cli("submit", "--params", str(codes), "--tag", "sweep", "--memory", "100MiB",
+               "--max-in-flight", "2", "--", "sh", "-c", 'echo "task $LRMS_TASK_INDEX"; exit {1}')
+    assert done.code == 0, done.err
+    ids = done.out.split()
+    [sbatch] = [argv for argv in commands if argv[0] == "sbatch"]
+    assert "--array=0-2%2" in sbatch
+    jobs = jobs_of(cli)
+    array = jobs[ids[0]]["array"]
+    assert [jobs[job]["native_id"] for job in ids] == [f"{array}_{n}" for n in range(3)]
+    assert cli("wait", "--tag", "sweep", "--interval", "0.5").code == 1
+    jobs = jobs_of(cli)
+    assert [jobs[job]["returncode"] for job in ids] == [0, 3, 5]
+    assert (tmp_path / "lrms-output" / ids[2] / "stdout").read_text() == "task 2\n"
+    table = cli("status", "--no-refresh", "--tag", "sweep").out.splitlines()
+    assert "ARRAY" in table[0].split()
+    assert all(array in line.split() for line in table[1:4])
+
+    held = cli("submit", "--params", str(codes), "--tag", "held", "--hold", "--memory",
+               "100MiB", "--", "true")
+    assert held.code == 0, held.err
+    commands.clear()
+    assert cli("cancel", "--tag", "held").code == 0
+    scancels = [argv for argv in commands if argv[0] == "scancel"]
+    held_array = jobs_of(cli)[held.out.split()[0]]["array"]
+    assert scancels == [["scancel", held_array]]
+    assert cli("wait", "--tag", "held", "--interval", "0.5").code == 1
+    assert {job["termination_reason"] for job in jobs_of(cli).values()
+            if job["array"] == held_array} == {"cancelled"}
+
+    commands.clear()
+    single = cli("submit", "--params", str(codes), "--no-array", "--memory", "100MiB", "--",
+                 "true")
+    assert single.code == 0, single.err
+    assert len([argv for argv in commands if argv[0] == "sbatch"]) == 3
+    assert all("_" not in jobs_of(cli)[job]["native_id"] for job in single.out.split())
