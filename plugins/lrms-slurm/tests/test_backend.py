@@ -638,7 +638,8 @@ def test_array_tasks_are_jobs_of_their_own(cluster: lrms.LRMS, tmp_path: Path) -
 def test_an_array_over_max_array_size_is_split(slurm: dict[str, str], tmp_path: Path) -> None:
     """MaxArraySize tasks and one more (held): two arrays, ``A_0 .. A_<max-1>`` and ``B_0``;
     MaxArraySize read once (``scontrol show config``); one squeue answers every task;
-    a task released alone runs, one cancelled alone ends cancelled."""
+    a task released alone runs, one cancelled alone ends cancelled; ``cancel_array`` is
+    one ``scancel A``; its tasks, forgotten by the queue, are found cancelled in sacct."""
     size = int(slurm["LRMS_SLURM_MAX_ARRAY_SIZE"])
     res = make_resource(slurm, tmp_path / "spool")
     try:
@@ -670,6 +671,23 @@ def test_an_array_over_max_array_size_is_split(slurm: dict[str, str], tmp_path: 
         more = [small(["true"]) for _ in range(2)]
         res.submit_jobs(more, [Job(app) for app in more])
         assert recording.scheduler_commands() == ["sbatch"]  # MaxArraySize kept
+        res.cancel_array(first, jobs[:size])
+        assert recording.commands[-1] == ["scancel", first]
+        # Tasks cancelled while pending, the queue forgetting them (as past MinJobAge):
+        # sacct, asked for their array, lists them as one range.
+        aged = make_resource(slurm, tmp_path / "spool", squeue_command="true")
+        try:
+            fresh = forget([jobs[0], jobs[size - 1]])
+            for job, old in zip(fresh, (jobs[0], jobs[size - 1]), strict=True):
+                job.native_id, job.sandbox, job.resource = old.native_id, old.sandbox, "cluster"
+                job.state = State.SUBMITTED
+            wait(aged, fresh)
+            assert [job.termination_reason for job in fresh] == [Why.CANCELLED] * 2
+            assert isinstance(aged.transport, Recording)
+            sacct = next(argv for argv in aged.transport.commands if argv[0] == "sacct")
+            assert sacct[-1] == f"--jobs={first}"
+        finally:
+            aged.close()
     finally:
         res.close()
 
