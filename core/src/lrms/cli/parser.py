@@ -50,7 +50,8 @@ def _json(parser: argparse.ArgumentParser) -> None:
 def _in_flight(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-in-flight", type=_positive, default=100, metavar="N",
                         help="at most N active jobs per resource in this process's rounds "
-                        "(default 100)")
+                        "(default 100); for jobs submitted as a scheduler array, at most N "
+                        "running tasks of each array")
 
 
 def _positive(text: str) -> int:
