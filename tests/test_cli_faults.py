@@ -143,7 +143,7 @@ def test_kill_9_while_submitting_loses_and_duplicates_no_job(slurm, env, tmp_pat
     env = {**env, "LRMS_CONFIG": str(config)}
     (tmp_path / "seeds.txt").write_text("".join(f"{n}\n" for n in range(50)))
     proc = subprocess.Popen(
-        [LRMS, "submit", "--memory", "100MiB", "--params", "seeds.txt", "--",
+        [LRMS, "submit", "--no-array", "--memory", "100MiB", "--params", "seeds.txt", "--",
          "sh", "-c", "sleep 300", "sh", "{1}"], env=env, cwd=tmp_path,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -170,6 +170,53 @@ def test_kill_9_while_submitting_loses_and_duplicates_no_job(slurm, env, tmp_pat
             assert native[jobid] == slurm_id  # the ones accepted before the kill were kept
     finally:
         left = [slurm_id for _, slurm_id in slurm_jobs(spool)]
+        if left:
+            subprocess.run(["scancel", *left], check=False)
+
+
+def slurm_arrays(spool: Path) -> dict[str, str]:
+    """{Slurm array id: its working directory} of every array working under spool/arrays."""
+    listing = subprocess.run(["squeue", "--me", "--states=all", "--noheader", "--format=%F|%Z"],
+                             capture_output=True, text=True, check=True).stdout
+    return {native.strip(): workdir for native, _, workdir in
+            (line.partition("|") for line in listing.splitlines())
+            if workdir.startswith(f"{spool}/arrays/")}
+
+
+@pytest.mark.slurm
+def test_kill_9_while_submitting_arrays_duplicates_no_array(slurm, env, tmp_path):
+    """1,200 held tasks are three arrays (MaxArraySize 500); the submitter is killed once
+    the first is accepted; the next round finds it and submits only the rest."""
+    spool = tmp_path / "spool"
+    config = tmp_path / "site.yaml"
+    config.write_text(
+        "resources:\n  cluster:\n    backend: slurm\n"
+        f"    partition: {slurm['LRMS_SLURM_PARTITION']}\n    spool: {spool}\n"
+        "    max_cores: 2\n    max_cores_per_job: 1\n    max_memory_per_core: 1GiB\n"
+        "    max_walltime: 1h\n    architecture: [x86_64]\n")
+    env = {**env, "LRMS_CONFIG": str(config)}
+    (tmp_path / "seeds.txt").write_text("".join(f"{n}\n" for n in range(1200)))
+    proc = subprocess.Popen(
+        [LRMS, "submit", "--hold", "--memory", "100MiB", "--params", "seeds.txt", "--",
+         "sh", "-c", "sleep 300", "sh", "{1}"], env=env, cwd=tmp_path,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        until(lambda: slurm_arrays(spool) or proc.poll() is not None, pause=0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        before = slurm_arrays(spool)
+        assert proc.returncode == -signal.SIGKILL and 1 <= len(before) < 3, (
+            before, proc.stderr.read() if proc.stderr else "")
+        until(lambda: not sbatch_running(spool))
+
+        jobs = stored(env, tmp_path)  # one round: recovers, then submits the rest
+        arrays = slurm_arrays(spool)
+        assert len(arrays) == 3 and set(before) <= set(arrays)  # no array submitted twice
+        assert len(jobs) == 1200 and all(job["native_id"] for job in jobs)
+        assert len({job["native_id"] for job in jobs}) == 1200  # each task once
+        assert {job["native_id"].partition("_")[0] for job in jobs} == set(arrays)
+    finally:
+        left = list(slurm_arrays(spool))
         if left:
             subprocess.run(["scancel", *left], check=False)
 

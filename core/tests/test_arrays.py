@@ -362,3 +362,15 @@ def test_a_spool_path_with_a_newline_is_refused_for_arrays(tmp_path):
         res.submit_jobs(apps, jobs)
     assert all(job.native_id is None and job.sandbox is None for job in jobs)
     res.close()
+
+
+def test_jobs_added_without_arrays_stay_single_in_a_later_engine_s_rounds(tmp_path):
+    """``--no-array`` is kept with each job: another engine's rounds submit it alone."""
+    apps, _ = sweep(3)
+    with engine_on(tmp_path, TinyArrays, arrays=False) as adding:
+        jobs = adding.add(apps)
+        assert all(adding.get(job.jobid).single for job in jobs)
+    with engine_on(tmp_path, TinyArrays) as later:  # arrays on, as in 'lrms status'
+        assert len(later.progress().submitted) == 3
+        assert not Path(tmp_path, "spool", "log").exists()  # no array_command at all
+        assert all("array" not in later.get(job.jobid).backend_data for job in jobs)

@@ -318,3 +318,30 @@ def test_a_program_that_exits_127_by_itself_keeps_its_exit(make):
     job.state = lrms.State.SUBMITTED
     res.update_job_states([job])
     assert (job.exitcode, job.termination_reason) == (127, lrms.TerminationReason.EXITED)
+
+
+def test_a_backend_with_array_command_but_not_the_rest_is_refused_when_it_loads(make):
+    class HalfArrays(Tiny):
+        def array_command(self, app, array_dir, script, first, last, throttle):
+            return Submission(["true"])
+
+    with pytest.raises(lrms.BackendError, match=(
+            r"does not implement the required method\(s\) max_array_size, task_id, "
+            r"task_id_variable, task_index_variable")):
+        make(HalfArrays)
+
+
+def test_a_backend_with_release_command_offers_release_job(make, tmp_path):
+    released = tmp_path / "released"
+
+    class Releasing(Tiny):
+        def release_command(self, job):
+            return ["touch", str(released)]
+
+    assert not make(Tiny).can("release_job")
+    res = make(Releasing)
+    assert res.can("release_job")
+    job = submitted(res)
+    job.state = lrms.State.SUBMITTED
+    res.release_job(job)
+    assert released.exists() and job.backend_data["released"] is True

@@ -11,6 +11,9 @@
 # Safe to run when nothing is running.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# The lock start-slurm.sh takes: a stop never races a start.
+exec {start_lock}>/run/lrms-slurm-start.lock
+flock "$start_lock"
 
 RUN=/run/lrms-slurm
 declare -A PIDFILE=(

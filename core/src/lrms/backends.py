@@ -83,6 +83,11 @@ def load_backend_class(name: str) -> Any:
 
 
 def missing_methods(backend_class: Any) -> list[str]:
-    """The abstract methods ``backend_class`` leaves unimplemented (e.g. a
-    :class:`~lrms.batch.BatchBackend` subclass without ``query``), sorted."""
-    return sorted(getattr(backend_class, "__abstractmethods__", ()))
+    """What ``backend_class`` leaves unimplemented, sorted: its abstract methods (e.g. a
+    :class:`~lrms.batch.BatchBackend` subclass without ``query``) and what a feature it
+    opted into still needs (its ``incomplete_methods()``, e.g. arrays without ``task_id``)."""
+    missing = set(getattr(backend_class, "__abstractmethods__", ()))
+    incomplete = getattr(backend_class, "incomplete_methods", None)
+    if callable(incomplete):
+        missing.update(incomplete())
+    return sorted(missing)

@@ -43,7 +43,6 @@ from __future__ import annotations
 import abc
 import dataclasses
 import posixpath
-import shlex
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -53,6 +52,16 @@ from .errors import CommandFailed, LRMSError, SubmissionRefused, cannot_honour
 from .exitstatus import split_status
 from .hookspecs import hookimpl
 from .job import Job
+from .jobscript import (
+    CONTROL,
+    ERROR_FILE,
+    EXIT_FILE,
+    NATIVE_ID_FILE,
+    bash_quote,
+    job_environment,
+    render_script,
+    task_argv,
+)
 from .options import Option, check_options
 from .report import JobReport
 from .sandbox import SandboxBackend
@@ -60,6 +69,7 @@ from .state import State, TerminationReason
 from .transport import CommandResult
 
 __all__ = [
+    "CONTROL",
     "QSUB_UTC",
     "BatchBackend",
     "Search",
@@ -72,12 +82,8 @@ __all__ = [
     "task_argv",
 ]
 
-CONTROL = ".lrms"
-EXIT_FILE = "exit"
-NATIVE_ID_FILE = "native_id"
 TASK_FILE = "task"  # an array task's "<array directory name> <index>"
 ARRAYS = "arrays"
-ERROR_FILE = "error"  # why the job script could not start the program
 # Prints "<sandbox>\t<first line>" of the control file $1 of every sandbox that has one
 # (shell builtins only: no process per sandbox).
 _READ_CONTROL = (
@@ -95,137 +101,6 @@ def command_options(*names: str) -> tuple[Option, ...]:
         Option(f"{name}_command", "string", name, f"Path or name of `{name}` on the frontend.")
         for name in names
     )
-
-
-def bash_quote(value: str) -> str:
-    """Quote ``value`` as one bash word that never spans lines.
-
-    Plain text gets :func:`shlex.quote`; text with control characters
-    (newlines included) gets bash's ``$'...'`` form with escapes, so no user
-    value can put a line into the script that a scheduler would read as a
-    directive (``#SBATCH``, ``#$``, ``#PBS``).
-    """
-    if value.isprintable():
-        return shlex.quote(value)
-    escaped = []
-    for char in value:
-        if char in "\\'":
-            escaped.append("\\" + char)
-        elif char.isprintable():
-            escaped.append(char)
-        else:
-            escaped.append("".join(f"\\x{byte:02x}" for byte in char.encode()))
-    return "$'" + "".join(escaped) + "'"
-
-
-def job_environment(app: Application, job: Job, sandbox: str,
-                    task_index: int | None = None) -> dict[str, str]:
-    """The variables every job sees (``LRMS_*``; ``LRMS_TASK_INDEX`` in an array task, its
-    index as the scheduler numbers it; ``OMP_NUM_THREADS`` = the cores per task unless the
-    application sets it); the application's environment comes after."""
-    variables = {"LRMS_JOB_ID": job.jobid, "LRMS_CORES": str(app.requested_cores),
-                 "LRMS_GPUS": str(app.requested_gpus), "LRMS_SANDBOX": sandbox}
-    if task_index is not None:
-        variables["LRMS_TASK_INDEX"] = str(task_index)
-    if "OMP_NUM_THREADS" not in app.environment:
-        variables["OMP_NUM_THREADS"] = str(app.requested_cores)
-    return variables
-
-
-def task_argv(app: Application) -> list[str]:
-    """The argv that starts the program: ``app.arguments``, behind its ``launcher``
-    (``mpirun``/``mpiexec`` are told the number of tasks; ``srun`` takes it from the job)."""
-    if app.launcher is None:
-        return list(app.arguments)
-    tasks = [] if app.launcher == "srun" else ["-n", str(app.nodes * app.tasks_per_node)]
-    return [app.launcher, *tasks, *app.arguments]
-
-
-def _enter(workdir: str) -> str:
-    """The bash words of ``cd``'s argument for a workdir (``~/...`` is the user's home)."""
-    if workdir == "~" or workdir.startswith("~/"):
-        rest = workdir[2:]
-        return '"$HOME"' + (f"/{bash_quote(rest)}" if rest else "")
-    return bash_quote(workdir)
-
-
-def _checked_run(program: str, error: str, stdout: str, stderr: str, run: str) -> list[str]:
-    """Job script lines that run ``run`` and set ``lrms_rc``, unless ``program`` cannot be
-    executed where the job runs: then exit status 127 (126: not executable) and why, in the
-    ``error`` control file and the job's ``stderr``, naming the program and the host."""
-    name = bash_quote(program)
-    lines = [f"if command -v -- {name} > /dev/null 2>&1; then", f"  {run}", "  lrms_rc=$?"]
-    if "/" in program:
-        lines += [f"elif [ -f {name} ]; then", "  lrms_rc=126 lrms_why='not executable'",
-                  "else", '  lrms_rc=127 lrms_why="no such file in $PWD; send it with the job '
-                  '(--input FILE on the command line, Application inputs in Python)"']
-    else:
-        lines += ["else", "  lrms_rc=127 lrms_why=\"not found in the job's PATH\"",
-                  f"  [ ! -f {name} ] || printf -v lrms_why '%s (there is a file %s in %s: run "
-                  f"it as ./%s)' \"$lrms_why\" {name} \"$PWD\" {name}"]
-    return [*lines, "fi", 'if [ -n "${lrms_why-}" ]; then', f"  : >> {stdout}",
-            f"  printf 'lrms: cannot execute %s on %s: %s\\n' {name} \"$HOSTNAME\" \"$lrms_why\" "
-            f"| tee {bash_quote(error)} >> {stderr}", "fi"]
-
-
-def render_script(
-    app: Application, job: Job, sandbox: str, prologue: Sequence[str] = (),
-    epilogue: Sequence[str] = (), task_index: int | None = None,
-) -> str:
-    """The bash job script: run ``app``'s argv in ``sandbox`` (or its ``workdir``) and record
-    its exit code in the sandbox.
-
-    Every value from the application is quoted with :func:`bash_quote`; the
-    prologue/epilogue lines (configuration and extension plugins) are trusted and
-    run in the sandbox; :func:`job_environment` (with ``task_index`` for an array
-    task) follows the prologue.  With a
-    ``workdir``, stdin, stdout and stderr stay in the sandbox (absolute paths).  A
-    workdir that cannot be entered, or a program that cannot be executed, fails the
-    job with exit status 126 or 127 and says why in its stderr and the ``error``
-    control file (the job's message then).
-    """
-    q = bash_quote
-    lines = [
-        "#!/bin/bash",
-        f"# lrms job {job.jobid}; generated by lrms, do not edit",
-        f"cd {q(sandbox)} || exit 1",
-        f"date +%s > {CONTROL}/started",
-        *prologue,
-        *(f"export {name}={q(value)}" for name, value in
-          job_environment(app, job, sandbox, task_index).items()),
-        *(f"export {name}={q(value)}" for name, value in app.environment.items()),
-    ]
-
-    def stream(name: str) -> str:
-        return q(posixpath.join(sandbox, name) if app.workdir else name)
-
-    stdin = stream(app.stdin) if app.stdin else "/dev/null"
-    stderr = "2>&1" if app.join else f"2> {stream(app.stderr)}"
-    error = posixpath.join(sandbox, CONTROL, ERROR_FILE)
-    run = _checked_run(
-        app.arguments[0], error, stream(app.stdout),
-        stream(app.stderr),
-        f"{' '.join(map(q, task_argv(app)))} < {stdin} > {stream(app.stdout)} {stderr}")
-    if app.workdir:
-        lines += [
-            f"if cd {_enter(app.workdir)}; then",
-            *(f"  {line}" for line in run),
-            "else",
-            "  lrms_rc=126",
-            f"  printf 'lrms: cannot run in workdir %s on %s: cannot enter it\\n' "
-            f"{q(app.workdir)} \"$HOSTNAME\" | tee {q(error)} >> {stream(app.stderr)}",
-            "fi",
-            f"cd {q(sandbox)} || exit 1",
-        ]
-    else:
-        lines += run
-    lines += [
-        *epilogue,
-        f'echo "$lrms_rc" > {CONTROL}/{EXIT_FILE}.part && '
-        f"mv -f {CONTROL}/{EXIT_FILE}.part {CONTROL}/{EXIT_FILE}",
-        'exit "$lrms_rc"',
-    ]
-    return "\n".join(lines) + "\n"
 
 
 #: ``qsub -a`` reads its time in qsub's own time zone: a submission that sets it runs qsub
@@ -296,6 +171,15 @@ class BatchBackend(SandboxBackend, abc.ABC):
                 return self.find_recorded(jobs)
 
             cls.find_jobs = hookimpl(find_jobs)  # type: ignore[attr-defined]
+        if (cls.release_command is not BatchBackend.release_command
+                and "release_job" not in cls.__dict__):
+
+            def release_job(self: BatchBackend, job: Job) -> bool:
+                self.check(self.release_command(job))
+                job.backend_data["released"] = True
+                return True
+
+            cls.release_job = hookimpl(release_job)  # type: ignore[attr-defined]
         if cls.offers_arrays() and "submit_jobs" not in cls.__dict__:
 
             def submit_jobs(self: BatchBackend, apps: Sequence[Application], jobs: Sequence[Job],
@@ -308,6 +192,18 @@ class BatchBackend(SandboxBackend, abc.ABC):
     def offers_arrays(cls) -> bool:
         """True if this backend submits arrays (it implements ``array_command``)."""
         return cls.array_command is not BatchBackend.array_command
+
+    @classmethod
+    def incomplete_methods(cls) -> list[str]:
+        """What arrays still lack in a backend that implements ``array_command``:
+        ``task_id``, ``max_array_size``, ``task_index_variable``, ``task_id_variable``
+        (checked when the backend loads, like the abstract methods)."""
+        if not cls.offers_arrays():
+            return []
+        lacking = [name for name in ("task_id", "max_array_size")
+                   if getattr(cls, name) is getattr(BatchBackend, name)]
+        return lacking + [name for name in ("task_index_variable", "task_id_variable")
+                          if not getattr(cls, name)]
 
     # -- what a subclass provides ------------------------------------------------
 
@@ -341,6 +237,11 @@ class BatchBackend(SandboxBackend, abc.ABC):
         """What a successful cancel did, in a few words (e.g. "removed from the queue"),
         for the job's message should the scheduler then forget it; None by default."""
         return None
+
+    def release_command(self, job: Job) -> list[str]:
+        """The command that lets a job submitted held (``hold``) start; a backend that
+        implements it gets the ``release_job`` hook (plugin API 1.2)."""
+        raise NotImplementedError(f"backend {self.name} does not release jobs")
 
     def searches(self) -> list[Search]:
         """The searches ``find_jobs`` runs, in order, before reading the jobs' records.
@@ -382,10 +283,12 @@ class BatchBackend(SandboxBackend, abc.ABC):
         return SubmissionRefused(cannot_honour(self.resource.name, backend or self.name, field,
                                                app.jobname, why))
 
-    def failed(self, result: CommandResult, command: str | None = None) -> CommandFailed:
+    def failed(self, result: CommandResult, command: str | None = None,
+               said: str | None = None) -> CommandFailed:
         """The error for a scheduler command that failed, naming the resource (and
-        ``command``, the scheduler command a shell loop ran, instead of the loop)."""
-        return self.transport.failure(result, f"resource {self.resource.name}: ", command)
+        ``command``, the scheduler command a shell loop ran, instead of the loop; ``said``
+        instead of its output)."""
+        return self.transport.failure(result, f"resource {self.resource.name}: ", command, said)
 
     def check(self, argv: Sequence[str], timeout: float | None = None) -> CommandResult:
         """Run a scheduler command; :meth:`failed` if it exits non-zero."""

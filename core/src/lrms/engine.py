@@ -224,7 +224,7 @@ class Engine:
                     raise LRMSError(f"input file {source} of job {app.jobname!r} does not exist")
             job = Job(app)
             job.resource = resource
-            job.tag = tag
+            job.tag, job.single = tag, not self.arrays
             job.output_dir = (os.path.abspath(os.fspath(output_dir)) if output_dir is not None
                               else os.path.join(self.output_root, job.jobid))
             jobs.append(job)
@@ -424,7 +424,7 @@ class Engine:
                     done.terminated.append(job)
                 continue
             name = next((n for n in names if n not in blocked and (
-                self._in_arrays(n) or in_flight[n] < self.limit(n))), None)
+                self._in_arrays(n, job) or in_flight[n] < self.limit(n))), None)
             if name is None:
                 continue
             app = self._to_submit(job, self.resource(name), seen)
@@ -433,7 +433,7 @@ class Engine:
             pinned = job.resource
             if not self.store.claim(job, name):
                 continue  # another process took it
-            if self._in_arrays(name):
+            if self._in_arrays(name, job):
                 batches.setdefault((name, app.requests_key()), []).append((job, app, pinned))
                 continue
             outcome = self._submit_one(job, app, self.resource(name), pinned, done)
@@ -451,9 +451,10 @@ class Engine:
             else:
                 self._submit_array(batch, self.resource(name), done)
 
-    def _in_arrays(self, name: str) -> bool:
-        """True if new jobs for resource ``name`` go in arrays (throttled, not held back)."""
-        return self.arrays and self.resource(name).can("submit_jobs")
+    def _in_arrays(self, name: str, job: Job) -> bool:
+        """True if ``job`` goes in an array on resource ``name`` (throttled, not held back):
+        arrays are on, the job was not added as ``single`` and the backend has arrays."""
+        return self.arrays and not job.single and self.resource(name).can("submit_jobs")
 
     def _submit_array(self, batch: list[tuple[Job, Application, str | None]], resource: LRMS,
                       done: Round) -> None:
@@ -791,7 +792,7 @@ class Engine:
             raise InvalidJobState(f"job {job.jobid} was already resubmitted as {job.replaced_by}")
         new = Job(job.app)
         new.resource = job.resource
-        new.tag, new.output_dir = job.tag, job.output_dir
+        new.tag, new.output_dir, new.single = job.tag, job.output_dir, job.single
         self.store.replace(job, new)
         log.info("job %s resubmitted as %s (attempt %d)", job.jobid, new.jobid, new.attempt)
         return new

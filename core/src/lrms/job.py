@@ -15,7 +15,7 @@ from .state import State, TerminationReason
 __all__ = ["Job"]
 
 _BOOKKEEPING = ("tag", "output_dir", "attempt", "retry_of", "replaced_by", "fetched",
-                "fetch_error")
+                "fetch_error", "single")
 
 
 class Job:
@@ -29,8 +29,9 @@ class Job:
     The engine's bookkeeping: ``tag`` (a user label), ``output_dir`` (where
     outputs are fetched to), ``attempt`` (1 for the first submission),
     ``retry_of`` / ``replaced_by`` (the previous / next attempt's id),
-    ``fetched`` (when the terminated job's outputs were fetched) and ``fetch_error``
-    (why the last fetch failed; None after one succeeds).
+    ``fetched`` (when the terminated job's outputs were fetched), ``fetch_error``
+    (why the last fetch failed; None after one succeeds) and ``single`` (submit it on its
+    own, never in a scheduler array: ``lrms submit --no-array``).
     """
 
     def __init__(self, app: Application, *, jobid: str | None = None) -> None:
@@ -56,6 +57,7 @@ class Job:
         self.replaced_by: str | None = None
         self.fetched: float | None = None
         self.fetch_error: str | None = None
+        self.single: bool = False
         self.history: list[tuple[State, float]] = [(State.NEW, time.time())]
 
     @property

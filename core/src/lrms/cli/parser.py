@@ -210,7 +210,7 @@ is copied and the job runs in that directory on the resource.""")
     submit.add_argument("--no-array", dest="arrays", action="store_false",
                         help="submit each job on its own, even where the backend submits "
                         "jobs with the same requests as one scheduler array (whose running "
-                        "tasks --max-in-flight then bounds)")
+                        "tasks --max-in-flight then bounds); kept with each job")
     submit.add_argument("--output-dir", "-d", metavar="DIR", default="lrms-output",
                         help="root of the per-job output folders (default ./lrms-output; "
                         "each job's outputs go to DIR/<jobid>)")

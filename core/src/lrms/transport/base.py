@@ -90,15 +90,15 @@ class Transport(abc.ABC):
             raise self.failure(result)
         return result
 
-    def failure(self, result: CommandResult, context: str = "",
-                command: str | None = None) -> CommandFailed:
+    def failure(self, result: CommandResult, context: str = "", command: str | None = None,
+                said: str | None = None) -> CommandFailed:
         """The :class:`~lrms.errors.CommandFailed` for ``result``: ``context`` (e.g.
         ``"resource hpc: "``), the command (``command``, or the argv), the host, its exit
-        status and what it said."""
+        status and what it said (``said``, or its stderr, else its stdout)."""
         shown = command or shlex.join(result.argv)
         if len(shown) > _SHOWN_ARGV:
             shown = shown[:_SHOWN_ARGV] + " ..."
-        said = result.error_text or result.text.strip() or "no output"
+        said = said or result.error_text or result.text.strip() or "no output"
         return CommandFailed(
             f"{context}{shown} failed on {self.host} (exit {result.returncode}): {said}",
             returncode=result.returncode, stdout=result.stdout, stderr=result.stderr)

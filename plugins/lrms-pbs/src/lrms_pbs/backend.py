@@ -21,7 +21,6 @@ from __future__ import annotations
 import functools
 import posixpath
 import re
-import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -32,7 +31,6 @@ from lrms import (
     ResourceStatus,
 )
 from lrms.batch import CONTROL, QSUB_UTC, BatchBackend, Search, Submission, command_options
-from lrms.errors import CommandFailed
 from lrms.hookspecs import hookimpl
 from lrms.options import Option
 from lrms.report import JobReport
@@ -208,8 +206,8 @@ class PbsBackend(BatchBackend):
         if self._max_array_size is None:
             result = self.transport.run([self.command("qmgr"), "-c", "print server"])
             if result.returncode != 0:
-                raise self._failure(result, (result.error_text or result.text.strip())
-                                    + " (set the max_array_size option instead)")
+                raise self.failed(result, said=(result.error_text or result.text.strip())
+                                  + " (set the max_array_size option instead)")
             self._max_array_size = max_array_size(result.text, self.flavour)
         return self._max_array_size
 
@@ -253,9 +251,9 @@ class PbsBackend(BatchBackend):
         result = self.transport.run(self._qstat_argv(ids, as_json=True))
         if _refuses_json(result):
             if self._json_required:
-                raise self._failure(result, "qstat refuses -F json (option qstat_json is "
-                                    "true; set it to auto or false): "
-                                    + (result.error_text or result.text.strip()))
+                raise self.failed(result, said="qstat refuses -F json (option qstat_json is "
+                                  "true; set it to auto or false): "
+                                  + (result.error_text or result.text.strip()))
             self.qstat_json = False
             return None
         try:
@@ -276,7 +274,7 @@ class PbsBackend(BatchBackend):
         errors = [line for line in result.error_text.splitlines()
                   if line.strip() and not _GONE.search(line)]
         if result.returncode != 0 and not jobs and errors:
-            raise self._failure(result, "; ".join(errors))
+            raise self.failed(result, said="; ".join(errors))
         return jobs
 
     def _match(self, jobs: Sequence[Job], found: Sequence[JobReport]) -> dict[str, JobReport]:
@@ -328,22 +326,12 @@ class PbsBackend(BatchBackend):
 
     # -- cancel and status ----------------------------------------------------------
 
-    def _failure(self, result: CommandResult, said: str) -> CommandFailed:
-        shown = shlex.join(result.argv[:6]) + (" ..." if len(result.argv) > 6 else "")
-        return CommandFailed(
-            f"{shown} failed on {self.transport.host} (exit {result.returncode}): {said}",
-            returncode=result.returncode, stdout=result.stdout, stderr=result.stderr)
-
     def cancel_command(self, job: Job) -> list[str]:
         return [self.command("qdel"), job.native_id or ""]
 
-    @hookimpl
-    def release_job(self, job: Job) -> bool:
+    def release_command(self, job: Job) -> list[str]:
         """``qrls``: lift the user hold a job was submitted with (``hold``)."""
-        result = self.transport.run([self.command("qrls"), job.native_id or ""])
-        if result.returncode != 0:
-            raise self._failure(result, result.error_text or result.text.strip())
-        return True
+        return [self.command("qrls"), job.native_id or ""]
 
     def cancel_gone(self, result: CommandResult) -> bool:
         """qdel of a job that has already ended: it says so, or says nothing."""
@@ -359,7 +347,7 @@ class PbsBackend(BatchBackend):
         queues = self.transport.run([self.command("qstat"), "-q"])
         totals = parse_queue_totals(queues.text)
         if totals is None and queues.returncode != 0:   # Slurm's wrapper exits 153 on success
-            raise self._failure(queues, queues.error_text or queues.text.strip())
+            raise self.failed(queues)
         mine = count_job_states(self.transport.check(
             ["/bin/sh", "-c", _QSTAT_USER, self.command("qstat")]).text)
         gpus = [count for node in nodes if (count := node_gpus(node, self.flavour)) is not None]

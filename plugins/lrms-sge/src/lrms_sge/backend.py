@@ -224,12 +224,9 @@ class SgeBackend(BatchBackend):
         number, _, task = (job.native_id or "").partition(".")
         return [self.command("qdel"), number, *(["-t", task] if task else [])]
 
-    @hookimpl
-    def release_job(self, job: Job) -> bool:
+    def release_command(self, job: Job) -> list[str]:
         """``qrls -h u``: lift the user hold a job was submitted with (``hold``)."""
-        self.check([self.command("qrls"), "-h", "u", job.native_id or ""])
-        job.backend_data["released"] = True
-        return True
+        return [self.command("qrls"), "-h", "u", job.native_id or ""]
 
     def cancel_gone(self, result: CommandResult) -> bool:
         """qdel of a job that has ended: the next update reads its outcome."""

@@ -195,11 +195,9 @@ class SlurmBackend(BatchBackend):
     def cancel_gone(self, result: CommandResult) -> bool:
         return _ALREADY_DONE in result.error_text
 
-    @hookimpl
-    def release_job(self, job: Job) -> bool:
+    def release_command(self, job: Job) -> list[str]:
         """``scontrol release``: a job submitted held may start."""
-        self.check([self.command("scontrol"), "release", job.native_id or ""])
-        return True
+        return [self.command("scontrol"), "release", job.native_id or ""]
 
     # -- states ------------------------------------------------------------------
 
