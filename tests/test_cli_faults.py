@@ -169,7 +169,7 @@ def test_kill_9_while_submitting_loses_and_duplicates_no_job(slurm, env, tmp_pat
         for jobid, slurm_id in before.items():
             assert native[jobid] == slurm_id  # the ones accepted before the kill were kept
     finally:
-        left = [slurm_id for _, slurm_id in slurm_jobs(spool)]
+        left = [slurm_id for _, slurm_id in slurm_jobs(spool)] + list(slurm_arrays(spool))
         if left:
             subprocess.run(["scancel", *left], check=False)
 
