@@ -126,7 +126,8 @@ def sbatch_running(spool: Path) -> bool:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if argv and argv[0].endswith(b"sbatch") and any(str(spool).encode() in a for a in argv):
+        if any(word.endswith(b"sbatch") for word in argv[:2]) and any(
+                str(spool).encode() in a for a in argv):  # (argv[1]: a script run by sh)
             return True
     return False
 
@@ -185,12 +186,17 @@ def slurm_arrays(spool: Path) -> dict[str, str]:
 
 @pytest.mark.slurm
 def test_kill_9_while_submitting_arrays_duplicates_no_array(slurm, env, tmp_path):
-    """1,200 held tasks are three arrays (MaxArraySize 500); the submitter is killed once
-    the first is accepted; the next round finds it and submits only the rest."""
+    """1,200 held tasks are three arrays (MaxArraySize 500); each sbatch waits a second
+    first, so the submitter is killed between two arrays (its orphaned sbatch may still
+    send one); the next round finds what was accepted and submits only the rest."""
     spool = tmp_path / "spool"
+    slow = tmp_path / "slow-sbatch"
+    slow.write_text('#!/bin/sh\nsleep 1\nexec sbatch "$@"\n')
+    slow.chmod(0o755)
     config = tmp_path / "site.yaml"
     config.write_text(
         "resources:\n  cluster:\n    backend: slurm\n"
+        f"    sbatch_command: {slow}\n"
         f"    partition: {slurm['LRMS_SLURM_PARTITION']}\n    spool: {spool}\n"
         "    max_cores: 2\n    max_cores_per_job: 1\n    max_memory_per_core: 1GiB\n"
         "    max_walltime: 1h\n    architecture: [x86_64]\n")
