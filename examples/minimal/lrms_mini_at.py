@@ -15,6 +15,9 @@ from lrms.transport import CommandResult
 _CANCEL = ('said=$("$1" "$2" 2>&1) || { echo "$said" >&2; exit 1; }; case $said in *running*) '
            'i=0; until [ -s "$3" ] || [ "$((i += 1))" -gt 50 ]; do sleep 0.1; done; '
            'read -r pid < "$3" && kill -s TERM -- "-$pid";; esac; exit 0')
+# atq ($0), asked again if a job that ends meanwhile makes it fail ("Cannot stat in ...").
+_ATQ = ('for i in 1 2 3 4 5; do o=$("$0" 2>/dev/null) && exec printf "%s${o:+\\n}" "$o"; '
+        'sleep 0.2; done; exec "$0"')
 
 
 class MiniAtBackend(BatchBackend):
@@ -46,13 +49,11 @@ class MiniAtBackend(BatchBackend):
 
     def atq(self) -> list[tuple[str, str, str]]:
         """(number, queue, user) of each job in atq; queue ``=`` means running."""
-        entries = []
-        for line in self.check([self.command("atq")]).text.splitlines():
-            found = re.fullmatch(r"(\d+)\t.* (\S) (\S+)", line)
-            if found is None:
-                raise LRMSError(f"resource {self.resource.name}: unexpected atq line {line!r}")
-            entries.append((found[1], found[2], found[3]))
-        return entries
+        lines = self.check(["/bin/sh", "-c", _ATQ, self.command("atq")]).text.splitlines()
+        found = [re.fullmatch(r"(\d+)\t.* (\S) (\S+)", line) for line in lines]
+        if None in found:
+            raise LRMSError(f"resource {self.resource.name}: unexpected atq output {lines!r}")
+        return [(entry[1], entry[2], entry[3]) for entry in found if entry]
 
     def query(self, jobs: Sequence[Job]) -> dict[str, JobReport]:
         """A job atq no longer lists has ended: the base reads the exit file of its script."""
@@ -74,7 +75,6 @@ class MiniAtBackend(BatchBackend):
         running = sum(queue == "=" for _, queue, _ in entries)
         mine = [queue for _, queue, user in entries if user == self.login_user]
         total = self.resource.max_cores
-        return ResourceStatus(
-            free_slots=max(0, total - running), total_slots=total, running=running,
-            queued=len(entries) - running, user_run=mine.count("="),
-            user_queued=len(mine) - mine.count("="))
+        return ResourceStatus(free_slots=max(0, total - running), total_slots=total,
+                              running=running, queued=len(entries) - running,
+                              user_run=mine.count("="), user_queued=len(mine) - mine.count("="))

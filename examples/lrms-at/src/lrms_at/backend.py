@@ -38,10 +38,16 @@ __all__ = ["AtBackend"]
 
 # Run batch ($1) on the line read from stdin; keep what it printed in .lrms/batch.out ($2).
 _SUBMIT = '"$1" 2> "$2"; rc=$?; cat "$2" >&2; exit "$rc"'
+# atq ($lrms_atq), asked again while a job that ends meanwhile makes it fail ("Cannot
+# stat in ..."); it prints nothing but the final attempt's error.
+_ATQ_RETRY = ('for i in 1 2 3 4 5; do o=$("$lrms_atq" 2>/dev/null) && '
+              'exec printf "%s${o:+\\n}" "$o"; sleep 0.2; done; exec "$lrms_atq"')
+_ATQ = f'lrms_atq=$0; {_ATQ_RETRY}'
 # Cancel at job $3: atrm ($2) it while atq ($1) shows it queued, else SIGTERM the process
 # group in the pid file $4 (waiting up to 10 s for it); print what was done.
 _CANCEL = (
-    'queue=$("$1" | awk -v id="$3" \'$1 == id { print $(NF - 1) }\'); '
+    f'lrms_atq=$1; listed=$( ({_ATQ_RETRY}) ) || exit; '
+    'queue=$(printf "%s\\n" "$listed" | awk -v id="$3" \'$1 == id { print $(NF - 1) }\'); '
     '[ -n "$queue" ] || { echo ended; exit 0; }; '
     'if [ "$queue" != "=" ]; then said=$("$2" "$3" 2>&1) || { echo ended; exit 0; }; '
     'case $said in *running*) ;; *) echo "removed from the queue"; exit 0;; esac; fi; '
@@ -103,7 +109,7 @@ class AtBackend(BatchBackend):
 
     def atq(self) -> dict[str, AtqEntry]:
         """The jobs ``atq`` lists, by number."""
-        text = self.check([self.command("atq")]).text
+        text = self.check(["/bin/sh", "-c", _ATQ, self.command("atq")]).text
         try:
             return {entry.native_id: entry for entry in parse_atq(text)}
         except ValueError as exc:
