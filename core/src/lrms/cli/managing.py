@@ -48,6 +48,17 @@ def _each(session: Session, jobs: list[Job], action: Callable[[Job], str | None]
     return code
 
 
+def _each_reported(session: Session, args: argparse.Namespace, jobs: list[Job],
+                   action: Callable[[Job], str | None], verb: str) -> int:
+    """:func:`_each`, then the jobs as they are now with ``--json``; a note if none."""
+    code = _each(session, jobs, action)
+    if args.json:
+        print_json([job_dict(session.engine().get(job.jobid)) for job in jobs])
+    if not jobs:
+        note(f"no job to {verb}")
+    return code
+
+
 def cancel(session: Session, args: argparse.Namespace) -> int:
     jobs = session.pick(args.jobids, tag=args.tag, states=NOT_ENDED, everything=args.everything,
                         how="--tag TAG, or --all-active")
@@ -62,12 +73,7 @@ def cancel(session: Session, args: argparse.Namespace) -> int:
             engine.cancel(job)
         return None if args.json else f"{job.jobid}  {job.state.value}"
 
-    code = _each(session, jobs, one)
-    if args.json:
-        print_json([job_dict(engine.get(job.jobid)) for job in jobs])
-    if not jobs:
-        note("no job to cancel")
-    return code
+    return _each_reported(session, args, jobs, one, "cancel")
 
 
 def release(session: Session, args: argparse.Namespace) -> int:
@@ -80,12 +86,7 @@ def release(session: Session, args: argparse.Namespace) -> int:
         engine.release(job)
         return None if args.json else f"{job.jobid}  released"
 
-    code = _each(session, jobs, one)
-    if args.json:
-        print_json([job_dict(engine.get(job.jobid)) for job in jobs])
-    if not jobs:
-        note("no job to release")
-    return code
+    return _each_reported(session, args, jobs, one, "release")
 
 
 def fetch(session: Session, args: argparse.Namespace) -> int:
