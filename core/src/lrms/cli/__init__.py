@@ -25,21 +25,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Sequence
 
 __all__ = ["main"]
-
-
-class _TerminalFormatter(logging.Formatter):
-    """Log lines whose message has its control characters escaped (job-provided text
-    reaches log messages); a traceback under ``-vv`` keeps its lines."""
-
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        from .render import terminal_text
-
-        return terminal_text(super().formatMessage(record))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,6 +38,26 @@ def _parser() -> argparse.ArgumentParser:
     return build()
 
 
+def _log_to_stderr(verbose: int) -> None:
+    """Log lines on stderr whose message has its control characters escaped (job-provided
+    text reaches log messages); a traceback under ``-vv`` keeps its lines.  Set up only
+    once a command runs, so ``--help`` never imports :mod:`logging`."""
+    import logging
+
+    from .render import terminal_text
+
+    class TerminalFormatter(logging.Formatter):
+        def formatMessage(self, record: logging.LogRecord) -> str:
+            return terminal_text(super().formatMessage(record))
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(TerminalFormatter("lrms: %(levelname)s: %(message)s"))
+    logging.basicConfig(level={0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG),
+                        handlers=[handler])
+    if verbose == 0:  # the CLI reports what a round did itself
+        logging.getLogger("lrms.engine").setLevel(logging.ERROR)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``lrms`` command; return its exit code."""
     parser = _parser()
@@ -56,13 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error argparse has printed
         return exc.code if isinstance(exc.code, int) else 2
-    verbose: int = args.verbose
-    handler = logging.StreamHandler()
-    handler.setFormatter(_TerminalFormatter("lrms: %(levelname)s: %(message)s"))
-    logging.basicConfig(level={0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG),
-                        handlers=[handler])
-    if verbose == 0:  # the CLI reports what a round did itself
-        logging.getLogger("lrms.engine").setLevel(logging.ERROR)
+    _log_to_stderr(args.verbose)
     if args.version:
         from .inspecting import version
 
@@ -71,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     module, _, function = args.handler.partition(":")
-    handler = getattr(importlib.import_module(f"{__name__}.{module}"), function)
+    command = getattr(importlib.import_module(f"{__name__}.{module}"), function)
     from .session import run
 
-    return run(handler, args)
+    return run(command, args)
