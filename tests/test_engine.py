@@ -87,13 +87,37 @@ def test_jobs_run_events_fire_and_outputs_land_in_per_job_folders(engine, record
         assert history[0] == "NEW" and history[-1] == "TERMINATED"
 
 
-def test_one_batched_query_per_resource_per_round(engine, recorder):
-    engine.add([sh("sleep 2")] * 2)
-    engine.progress()
-    recorder.queries.clear()
-    engine.progress()
-    engine.progress()
+def test_one_batched_query_per_resource_per_round(tmp_path, recorder):
+    config = write_config(tmp_path, {"local": {"backend": "shellcmd", "poll_interval": 0}})
+    with lrms.Engine(config, tmp_path / "jobs.db", output_root=tmp_path / "out") as engine:
+        engine.add([sh("sleep 2")] * 2)
+        engine.progress()
+        recorder.queries.clear()
+        engine.progress()
+        engine.progress()
     assert recorder.queries == [2, 2]  # both jobs in one update_job_states call each round
+
+
+def test_rounds_within_the_poll_interval_use_the_stored_states(tmp_path, recorder):
+    config = write_config(tmp_path, {"local": {"backend": "shellcmd", "poll_interval": "1h"}})
+    with lrms.Engine(config, tmp_path / "jobs.db", output_root=tmp_path / "out") as engine:
+        jobs = engine.add([sh("sleep 2")] * 2)
+        engine.progress()  # submits
+        engine.progress()  # the first query
+        recorder.queries.clear()
+        engine.progress()
+        with lrms.Engine(config, tmp_path / "jobs.db") as other:  # another user of the store
+            other.progress()
+            assert [job.state for job in other.jobs()] == [engine.get(j.jobid).state
+                                                            for j in jobs]
+        assert recorder.queries == []
+        # a local job's end wakes a waiting engine, which asks at once despite the interval
+        engine.cancel(engine.get(jobs[0].jobid))
+        woken = engine.pause(30)
+        assert woken == {"local"}
+        engine.progress(woken)
+        assert recorder.queries == [2]
+        engine.cancel(engine.get(jobs[1].jobid))
 
 
 def test_in_flight_limit_is_kept(tmp_path, recorder):

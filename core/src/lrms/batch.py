@@ -148,6 +148,8 @@ class BatchBackend(SandboxBackend, abc.ABC):
     )
     #: The scheduler's name in messages.
     scheduler: ClassVar[str] = "the scheduler"
+    #: Seconds between queries of the scheduler (sites ask tools not to poll in loops).
+    poll_interval: ClassVar[float] = 15.0
     #: Options an application may set for itself in ``extra={"<backend>": {...}}``.
     app_options: ClassVar[tuple[str, ...]] = ("extra_args",)
     #: Shell expression (in double quotes) of the running job's scheduler id, e.g.

@@ -41,6 +41,11 @@ CORE_OPTIONS = (
            help="Architectures offered, e.g. [x86_64]."),
     Option("max_gpus_per_job", "integer", 0,
            "GPUs one job may request in all (0: the resource has no GPUs)."),
+    Option("poll_interval", "duration", None,
+           "Time between status queries of this resource, shared by every process using "
+           "one job store (e.g. 30s; 0: every round). Default: the backend's (15 s for "
+           "batch schedulers, 1 s for shellcmd, whose local jobs also wake the agent at "
+           "once)."),
 )
 SSH_AUTH_OPTIONS = (
     Option("type", "string", required=True, help="Kind of credentials.", choices=("ssh", "none")),
@@ -55,7 +60,14 @@ SSH_AUTH_OPTIONS = (
     Option("passphrase_env", "string", None,
            "Environment variable that holds the key's passphrase."),
 )
-TOP_LEVEL = ("resources", "auths")
+AGENT_OPTIONS = (
+    Option("enabled", "boolean", True,
+           "Start the store's background agent on 'lrms submit' (false: jobs progress only "
+           "while an lrms command runs, as with --no-agent)."),
+    Option("linger", "duration", "10s",
+           "How long an idle agent waits for more work before it exits."),
+)
+TOP_LEVEL = ("resources", "auths", "agent")
 
 
 def default_config_path() -> str:
@@ -72,6 +84,8 @@ class Config:
         self._resources: dict[str, Any] = {}
         self._built: dict[str, LRMS] = {}
         self._auths: dict[str, Auth | None] = {}
+        #: the ``agent`` section, checked: ``enabled`` (bool), ``linger`` (Duration)
+        self.agent: dict[str, Any] = {}
         self._check(data)
 
     # -- checking -------------------------------------------------------------
@@ -89,7 +103,13 @@ class Config:
                               path=self._where, line=1)
         for key in data:
             if key not in TOP_LEVEL:
-                raise self._error(data, key, "unknown section (expected: resources, auths)")
+                raise self._error(data, key,
+                                  "unknown section (expected: resources, auths, agent)")
+        agent = data.get("agent") or {}
+        if not isinstance(agent, Mapping):
+            raise self._error(data, "agent", "must be a mapping such as {enabled: false}")
+        self.agent = check_options(AGENT_OPTIONS, agent,
+                                   lambda k, p: self._error(agent, k, p, "agent"))
         auths = data.get("auths") or {}
         if not isinstance(auths, Mapping):
             raise self._error(data, "auths", "must be a mapping of auth names to settings")

@@ -35,9 +35,10 @@ import dataclasses
 import enum
 import logging
 import os
+import select
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import IO, Any
 
 from .application import Application
@@ -109,6 +110,24 @@ def _engine_fields(resource: LRMS) -> tuple[str, ...]:
     """The template fields the engine handles on ``resource``: dependencies (resolved
     before submission), and holds unless the backend maps them."""
     return ("after",) if "hold" in resource.template_fields else ("after", "hold")
+
+
+#: How the engine's notes on a waiting NEW job begin (cleared once it is submitted).
+_WAITING_NOTES = ("waiting for ", "held: ", "released")
+
+
+def _clear_note(job: Job) -> None:
+    if job.status_message and job.status_message.startswith(_WAITING_NOTES):
+        job.status_message = None
+
+
+def _check_deadline(deadline: float | None, timeout: float | None,
+                    watched: Sequence[Job] | None, left: int = 0) -> None:
+    """Raise :class:`TimeoutError` once ``deadline`` (time.monotonic()) has passed."""
+    if deadline is not None and time.monotonic() >= deadline:
+        if watched is not None:
+            left = sum(job.state != State.TERMINATED for job in watched)
+        raise TimeoutError(f"{left} job(s) still running after {timeout} s")
 
 
 def _ending(job: Job) -> str:
@@ -233,11 +252,18 @@ class Engine:
 
     # -- one round -------------------------------------------------------------------
 
-    def progress(self) -> Round:
-        """Do one round (see the module docstring) and return what it did."""
+    def progress(self, urgent: Collection[str] = ()) -> Round:
+        """Do one round (see the module docstring) and return what it did.
+
+        A resource is asked for its jobs' states only when its poll is due
+        (:attr:`LRMS.poll_interval`, shared by every process using the store
+        through :meth:`JobStore.claim_poll`, and never during a back-off after
+        failed queries); the resources named in ``urgent`` (e.g. woken by a
+        local job's end) are asked at once, back-off permitting.
+        """
         done = Round()
         self._recover(done)
-        active = self._refresh(done)
+        active = self._refresh(done, frozenset(urgent))
         self._end_unmet([job for job in active if job.app.after
                          and job.state in (State.SUBMITTED, State.STOPPED)], done)
         if self.fetch_outputs:
@@ -296,24 +322,47 @@ class Engine:
                              job.jobid, resource.name)
             self.store.save(jobs, release=True)
 
-    def _refresh(self, done: Round) -> list[Job]:
-        """Refresh the active jobs; return them."""
-        active = [job for job in self.store.jobs(states=ACTIVE) if job.native_id]
-        for resource, jobs in self._by_resource(active, done).items():
-            before = [job.state for job in jobs]
-            try:
-                resource.update_job_states(jobs)
-            except TransportError as exc:
-                done.errors.append(f"resource {resource.name}: {exc}")
-            except LRMSError as exc:
-                done.errors.append(f"resource {resource.name}: {exc}")
-                continue
-            changed = [job for job, old in zip(jobs, before, strict=True) if job.state != old]
-            if changed:
-                self.store.save(changed)
-            done.changed += changed
-            done.terminated += [job for job in changed if job.state == State.TERMINATED]
+    def _refresh(self, done: Round, urgent: frozenset[str] = frozenset()) -> list[Job]:
+        """Refresh the active jobs of each resource whose poll is due; return them."""
+        active: list[Job] = []
+        configured = set(self.config.resource_names)
+        for name in sorted(self.store.active_by_resource()):
+            if name in configured:
+                try:
+                    resource = self.resource(name)
+                except LRMSError as exc:
+                    done.errors.append(f"resource {name}: {exc}")
+                    continue
+                if not self.store.claim_poll(name, resource.poll_interval,
+                                             force=name in urgent):
+                    continue  # fresh enough, or backing off
+            jobs = [job for job in self.store.jobs(states=ACTIVE, resource=name)
+                    if job.native_id]
+            for found, members in self._by_resource(jobs, done).items():
+                active += members
+                self._query(found, members, done)
         return active
+
+    def _query(self, resource: LRMS, jobs: list[Job], done: Round) -> None:
+        """Ask ``resource`` for the states of ``jobs`` (its poll claimed); save what changed.
+        A failed query leaves the jobs as they were and makes later queries back off."""
+        before = [job.state for job in jobs]
+        try:
+            resource.update_job_states(jobs)
+        except LRMSError as exc:
+            poll = self.store.poll_done(resource.name, str(exc),
+                                        interval=resource.poll_interval)
+            done.errors.append(f"resource {resource.name}: {exc} (asked again in "
+                               f"{max(0.0, poll.retry_at - time.time()):.0f} s)")
+            if not isinstance(exc, TransportError):
+                return
+        else:
+            self.store.poll_done(resource.name)
+        changed = [job for job, old in zip(jobs, before, strict=True) if job.state != old]
+        if changed:
+            self.store.save(changed)
+        done.changed += changed
+        done.terminated += [job for job in changed if job.state == State.TERMINATED]
 
     def _end_unmet(self, queued: list[Job], done: Round) -> None:
         """Cancel queued jobs submitted with native dependencies that can no longer be met."""
@@ -403,14 +452,13 @@ class Engine:
         self._owed = {job.jobid for job in done.unfetched}
 
     def _submit(self, done: Round) -> None:
-        waiting = self.store.jobs(states=[State.NEW])
-        if not waiting:
-            return
         in_flight: dict[str, int] = defaultdict(int, self.store.active_by_resource())
-        blocked: set[str] = set()
+        blocked = self._backing_off()
         seen: Seen = {}
         batches: dict[tuple[str, Any], list[tuple[Job, Application, str | None]]] = {}
-        for job in waiting:
+        for job in self.store.iter_jobs(State.NEW):
+            if self._all_full(blocked, in_flight):
+                break  # no NEW job can be submitted this round: the rest is not read
             if job.app.after and not self._dependencies_possible(job, done, seen):
                 continue
             try:
@@ -451,6 +499,24 @@ class Engine:
             else:
                 self._submit_array(batch, self.resource(name), done)
 
+    def _backing_off(self) -> set[str]:
+        """The resources not to submit to now: their queries back off after failures."""
+        now = time.time()
+        return {name for name, poll in self.store.polls().items() if now < poll.retry_at}
+
+    def _all_full(self, blocked: set[str], in_flight: Mapping[str, int]) -> bool:
+        """True if no configured resource can take a job now (none takes arrays)."""
+        for name in self.config.resource_names:
+            if name in blocked:
+                continue
+            try:
+                arrays = self.arrays and self.resource(name).can("submit_jobs")
+            except LRMSError:
+                continue
+            if arrays or in_flight.get(name, 0) < self.limit(name):
+                return False
+        return True
+
     def _in_arrays(self, name: str, job: Job) -> bool:
         """True if ``job`` goes in an array on resource ``name`` (throttled, not held back):
         arrays are on, the job was not added as ``single`` and the backend has arrays."""
@@ -469,10 +535,12 @@ class Engine:
         except LRMSError as exc:
             error = exc
         if isinstance(error, TransportError):
+            self.store.poll_done(resource.name, str(error), interval=resource.poll_interval)
             done.errors.append(f"resource {resource.name}: cannot submit: {error}")
         kept = []
         for job, _, pinned in batch:
             if job.native_id is not None:
+                _clear_note(job)
                 resource.move(job, State.SUBMITTED)
                 kept.append(job)
                 done.submitted.append(job)
@@ -537,11 +605,13 @@ class Engine:
             resource.submit_job(app, job)
         except ResourceFull:
             job.resource = pinned
+            job.status_message = f"waiting for a free slot on {resource.name}"
             self.store.save([job], release=True)
             return Submission.FULL
         except TransportError as exc:
             job.resource = pinned
             self.store.save([job], release=True)
+            self.store.poll_done(resource.name, str(exc), interval=resource.poll_interval)
             done.errors.append(f"resource {resource.name}: cannot submit: {exc}")
             return Submission.FULL
         except LRMSError as exc:
@@ -549,6 +619,7 @@ class Engine:
             self._fail(job, resource, str(exc))
             done.terminated.append(job)
             return Submission.FAILED
+        _clear_note(job)
         resource.move(job, State.SUBMITTED)
         self.store.save([job], release=True)
         return Submission.SUBMITTED
@@ -592,34 +663,101 @@ class Engine:
         interval: float | None = None,
         timeout: float | None = None,
         on_round: Callable[[Round, list[Job]], None] | None = None,
+        drive: bool = True,
     ) -> list[Job]:
         """Run rounds until ``jobs`` (default: every job not yet terminated) have terminated.
 
         Returns the jobs as stored at the end.  ``interval`` fixes the pause
-        between rounds (default: from 0.1 s growing to 5 s); ``timeout``
-        raises :class:`TimeoutError` when it passes; ``on_round`` is called
-        after each round with its :class:`Round` and the watched jobs.
-        A resubmitted job is followed by its next attempt.
+        between rounds (default: from 0.1 s growing to 5 s; a local job that
+        ends wakes the wait at once where its backend can watch jobs);
+        ``timeout`` raises :class:`TimeoutError` when it passes; ``on_round``
+        is called after each round with its :class:`Round` and the watched jobs.
+        A resubmitted job is followed by its next attempt; failed jobs are
+        resubmitted up to ``retries`` times.  With ``drive`` False no round is
+        run: the store, which an agent (:mod:`lrms.agent`) keeps current, is
+        watched instead (``on_round`` then gets an empty :class:`Round`
+        whenever a watched job changed).
         """
         ids = [job.jobid for job in jobs] if jobs is not None else [
             job.jobid for job in self.store.jobs()
             if job.state != State.TERMINATED]
         deadline = None if timeout is None else time.monotonic() + timeout
+        if not drive:
+            return self._watch_store(ids, deadline, timeout, on_round)
         pause = 0.1 if interval is None else interval
+        urgent: frozenset[str] = frozenset()
         while True:
-            done = self.progress()
+            done = self.progress(urgent)
             watched = [self._latest(jobid) for jobid in ids]
             ids = [job.jobid for job in watched]
             if on_round is not None:
                 on_round(done, watched)
             if all(job.state == State.TERMINATED for job in watched):
                 return watched
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"{sum(j.state != State.TERMINATED for j in watched)} job(s) "
-                                   f"still running after {timeout} s")
-            time.sleep(pause)
+            _check_deadline(deadline, timeout, watched)
+            urgent = self.pause(pause)
             if interval is None and not done.changed and not done.submitted:
                 pause = min(pause * 1.5, 5.0)
+
+    def _watch_store(self, ids: list[str], deadline: float | None, timeout: float | None,
+                     on_round: Callable[[Round, list[Job]], None] | None) -> list[Job]:
+        """:meth:`wait` without rounds: read the states in the store (no record decoded
+        until a job ends), resubmit failed jobs up to ``retries`` times, and report
+        to ``on_round`` at most once a second."""
+        known: dict[str, State] = {}
+        reported = 0.0
+        while True:
+            states = self.store.states_of(ids)
+            while any(states.get(jobid, (None, None))[1] for jobid in ids):
+                ids = [states[j][1] or j if j in states else j for j in ids]
+                states = self.store.states_of(ids)
+            ended = [j for j in ids if j in states and states[j][0] == State.TERMINATED
+                     and known.get(j) != State.TERMINATED]
+            if ended and self.retries:
+                for job in (self.store.get(jobid) for jobid in ended):
+                    if failed(job) and job.attempt <= self.retries:
+                        ids[ids.index(job.jobid)] = self.resubmit(job).jobid
+                continue
+            changed = {j: states[j][0] for j in ids if j in states} != known
+            known = {j: states[j][0] for j in ids if j in states}
+            finished = all(known.get(j) == State.TERMINATED for j in ids)
+            if finished or (on_round is not None and changed
+                            and time.monotonic() - reported >= 1.0):
+                watched = [self.store.get(jobid) for jobid in ids]
+                reported = time.monotonic()
+                if on_round is not None:
+                    on_round(Round(), watched)
+                if finished:
+                    return watched
+            _check_deadline(deadline, timeout, None, sum(
+                state != State.TERMINATED for state in known.values()))
+            time.sleep(0.05 if changed else 0.2)
+
+    def pause(self, seconds: float) -> frozenset[str]:
+        """Sleep up to ``seconds``; return the resources one of whose active jobs may
+        have ended meanwhile (woken at once through :meth:`LRMS.watch_jobs`)."""
+        watched: dict[int, str] = {}
+        try:
+            for name in self.store.active_by_resource():
+                if name not in self.config.resource_names:
+                    continue
+                resource = self.resource(name)
+                if resource.can("watch_jobs"):
+                    jobs = [job for job in self.store.jobs(states=ACTIVE, resource=name)
+                            if job.native_id]
+                    watched.update(dict.fromkeys(resource.watch_jobs(jobs), name))
+            if not watched:
+                time.sleep(seconds)
+                return frozenset()
+            ready, _, _ = select.select(list(watched), [], [], seconds)
+            return frozenset(watched[fd] for fd in ready)
+        except LRMSError as exc:
+            log.debug("cannot watch jobs: %s", exc)
+            time.sleep(seconds)
+            return frozenset()
+        finally:
+            for fd in watched:
+                os.close(fd)
 
     def _latest(self, jobid: str) -> Job:
         job = self.store.get(jobid)

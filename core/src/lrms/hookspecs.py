@@ -19,8 +19,8 @@ they must not implement an operation outright.
 ``API_VERSION`` is this contract's version: a backend declares the versions
 it supports in its ``lrms_api`` class attribute (default: any ``1.x``).
 A minor version only adds optional hooks (1.1 added :func:`find_jobs`, 1.2
-:func:`release_job` and :func:`submit_jobs`); a major version changes or removes
-something a backend relies on.
+:func:`release_job` and :func:`submit_jobs`, 1.3 :func:`watch_jobs`); a major
+version changes or removes something a backend relies on.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from .status import ResourceStatus
 
 PROJECT = "lrms"
-API_VERSION = "1.2"
+API_VERSION = "1.3"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
@@ -107,6 +107,18 @@ def release_job(resource: LRMS, job: Job) -> bool:  # type: ignore[empty-body]
 
     *Optional* (API 1.2): only a backend that lists ``hold`` in its
     ``template_fields`` implements it (the engine holds jobs for the others).
+    """
+
+
+@hookspec(firstresult=True)
+def watch_jobs(resource: LRMS, jobs: Sequence[Job]) -> list[int]:  # type: ignore[empty-body]
+    """File descriptors that become readable when one of ``jobs`` may have ended.
+
+    *Optional* (API 1.3): e.g. pidfds of the processes running local jobs.
+    A waiting process (the agent) selects on them and refreshes the jobs at
+    once instead of at the next poll; the caller closes them.  A wake-up is a
+    hint, never a state: the states still come from ``update_job_states``.
+    Return an empty list when nothing can be watched.
     """
 
 
@@ -212,6 +224,7 @@ class HookCalls(Protocol):
     def update_job_states(self, *, resource: LRMS, jobs: Sequence[Job]) -> list[State]: ...
     def find_jobs(self, *, resource: LRMS, jobs: Sequence[Job]) -> list[bool] | None: ...
     def release_job(self, *, resource: LRMS, job: Job) -> bool | None: ...
+    def watch_jobs(self, *, resource: LRMS, jobs: Sequence[Job]) -> list[int] | None: ...
     def cancel_job(self, *, resource: LRMS, job: Job) -> bool: ...
     def get_results(self, *, resource: LRMS, job: Job, download_dir: str, overwrite: bool,
                     changed_only: bool) -> list[str]: ...
@@ -237,5 +250,5 @@ OPERATIONS = (
 )
 """The operations every backend implements."""
 
-OPTIONAL_OPERATIONS = ("find_jobs", "release_job", "submit_jobs")
+OPTIONAL_OPERATIONS = ("find_jobs", "release_job", "submit_jobs", "watch_jobs")
 """Operations a backend may leave out; the facade says so when one is called."""

@@ -85,6 +85,7 @@ class LRMS:
         frontend: str | None = None,
         port: int | None = None,
         max_gpus_per_job: int = 0,
+        poll_interval: Duration | str | float | None = None,
         **extra_args: Any,
     ) -> None:
         if isinstance(architecture, (str, Arch)):
@@ -111,6 +112,9 @@ class LRMS:
         self._max_cores_per_job = max_cores_per_job
         self._max_memory_per_core = Memory.positive(max_memory_per_core)
         self._max_walltime = Duration.positive(max_walltime)
+        self._poll_interval = None if poll_interval is None else Duration(poll_interval)
+        if self._poll_interval is not None and self._poll_interval.seconds < 0:
+            raise ValueError(f"resource {name}: poll_interval must not be negative")
         self._auth = auth
         self._frontend = frontend
         self._port = port
@@ -195,6 +199,14 @@ class LRMS:
     @property
     def max_gpus_per_job(self) -> int:
         return self._max_gpus_per_job
+
+    @property
+    def poll_interval(self) -> float:
+        """Seconds between status queries of this resource, shared by every process
+        using a job store: the ``poll_interval`` setting, else the backend's default."""
+        if self._poll_interval is not None:
+            return self._poll_interval.seconds
+        return float(getattr(self.backend, "poll_interval", 10.0))
 
     @property
     def template_fields(self) -> frozenset[str]:
@@ -479,6 +491,14 @@ class LRMS:
                 f"job {job.jobid} is {job.state.value}: only a queued held job can be released")
         self._check_own(job)
         self.hook.release_job(resource=self, job=job)
+
+    def watch_jobs(self, jobs: Sequence[Job]) -> list[int]:
+        """File descriptors that become readable when one of ``jobs`` may have ended
+        (the caller closes them); empty if the backend cannot watch (see the hook)."""
+        self._check_open()
+        if not jobs or not self.can("watch_jobs"):
+            return []
+        return list(self.hook.watch_jobs(resource=self, jobs=jobs) or [])
 
     def cancel_job(self, job: Job) -> None:
         """Cancel a queued or running job (a terminated one is left as it is)."""

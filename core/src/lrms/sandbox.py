@@ -44,7 +44,10 @@ class Backend:
     ``template_fields`` the job-template fields (``Application.template_requests``)
     it maps to its scheduler: the facade refuses a job that sets any other;
     ``after_conditions`` the dependency conditions it maps natively (Grid
-    Engine: only ``any``; the engine holds the other dependencies).
+    Engine: only ``any``; the engine holds the other dependencies);
+    ``poll_interval`` the default seconds between status queries of one
+    resource, shared by every process using a job store (a resource's
+    ``poll_interval`` setting overrides it).
     """
 
     name: ClassVar[str] = ""
@@ -53,6 +56,7 @@ class Backend:
     #: With ``after`` in ``template_fields``: the conditions the scheduler can wait for.
     after_conditions: ClassVar[frozenset[str]] = frozenset({"ok", "any"})
     lrms_api: ClassVar[str] = "1"
+    poll_interval: ClassVar[float] = 10.0
 
     def __init__(self, resource: LRMS) -> None:
         self.resource = resource

@@ -8,6 +8,12 @@ is recorded *before* it is submitted; a process about to submit it first
 a claim left by a process that died mid-submission is found by
 :meth:`JobStore.stale_claims`.
 
+The store also shares status queries between processes: before asking a
+resource for its jobs' states, a process claims the resource's *poll*
+(:meth:`JobStore.claim_poll`); within the resource's poll interval, or while
+it backs off after a failed query, every other process uses the states
+already stored instead of asking again.
+
 A file that is not an lrms store, or one written by a newer lrms (a higher
 schema version), is refused and never modified; so is a damaged one
 (``database disk image is malformed``): a process checks the file
@@ -19,6 +25,8 @@ rewritten, and :meth:`JobStore.get` refuses it with the same message.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import os
 import shlex
@@ -33,7 +41,7 @@ from .errors import LRMSError, StoreError, UnknownJob
 from .job import Job
 from .state import State
 
-__all__ = ["SCHEMA_VERSION", "JobStore", "default_store_path"]
+__all__ = ["SCHEMA_VERSION", "JobStore", "Poll", "default_store_path"]
 
 SCHEMA_VERSION = 1
 _APPLICATION_ID = 0x6C726D73  # "lrms": marks the file as an lrms store
@@ -92,6 +100,8 @@ _UNFETCHED = (
 
 ACTIVE = (State.SUBMITTED, State.RUNNING, State.STOPPED, State.TERMINATING, State.UNKNOWN)
 _STALE_CLAIM = 3600.0  # a claim this old is stale even if its owner looks alive
+_MAX_BACKOFF = 600.0  # seconds: the longest pause after failed queries of a resource
+_POLL_KEY = "poll:"  # meta rows "poll:<resource>" hold a Poll as JSON
 # What reading a damaged record can raise (json.JSONDecodeError is a ValueError).
 _BAD_RECORD = (ValueError, TypeError, KeyError, AttributeError, IndexError, LRMSError)
 
@@ -122,6 +132,23 @@ def _owner_alive(owner: str) -> bool:
     except (ValueError, PermissionError):
         return True
     return True
+
+
+@dataclasses.dataclass
+class Poll:
+    """The last status query of one resource, shared by every process using the store."""
+
+    #: when the last query was claimed (time.time()), and by which process
+    at: float = 0.0
+    by: str = ""
+    #: queries that failed in a row, and when the next may be tried
+    failures: int = 0
+    retry_at: float = 0.0
+    error: str | None = None
+
+    def due(self, interval: float, now: float) -> bool:
+        """True if a query may be made now: past the interval and any back-off."""
+        return now >= self.retry_at and now - self.at >= interval
 
 
 def _damaged(exc: sqlite3.DatabaseError) -> bool:
@@ -421,6 +448,105 @@ class JobStore:
         if isinstance(job, str):
             raise StoreError(job)
         return job
+
+    def iter_jobs(self, state: State, *, batch: int = 64) -> Iterator[Job]:
+        """Current jobs in ``state``, in submission order, read ``batch`` rows at a time
+        (a caller that stops early does not decode the rest)."""
+        last = 0
+        while True:
+            rows = self._query(
+                "SELECT seq, jobid, data FROM jobs WHERE state = ? AND replaced_by IS NULL AND "
+                "seq > ? ORDER BY seq LIMIT ?", (state.value, last, batch))
+            for row in rows:
+                job = self._readable(*row)
+                if job is not None:
+                    yield job
+            if len(rows) < batch:
+                return
+            last = rows[-1][0]
+
+    def states_of(self, jobids: Sequence[str]) -> dict[str, tuple[State, str | None]]:
+        """State and ``replaced_by`` of each job named (no record decoded: cheap to repeat)."""
+        found: dict[str, tuple[State, str | None]] = {}
+        for start in range(0, len(jobids), 500):
+            chunk = list(jobids[start:start + 500])
+            rows = self._query(
+                f"SELECT jobid, state, replaced_by FROM jobs WHERE jobid IN "  # noqa: S608
+                f"({','.join('?' * len(chunk))})", chunk)
+            for jobid, state, replaced_by in rows:
+                try:
+                    found[jobid] = (State(state), replaced_by)
+                except ValueError:
+                    continue  # an unreadable row: reported when the job is read
+        return found
+
+    def version(self) -> int:
+        """A number that changes whenever another connection commits a change."""
+        return int(self._query("PRAGMA data_version")[0][0])
+
+    # -- shared status queries ------------------------------------------------
+
+    def poll(self, resource: str) -> Poll:
+        """The last status query of ``resource`` (an empty :class:`Poll` if none)."""
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (_POLL_KEY + resource,))
+        return self._poll(rows[0][0] if rows else None)
+
+    @staticmethod
+    def _poll(text: str | None) -> Poll:
+        if text is None:
+            return Poll()
+        try:
+            fields = json.loads(text)
+            return Poll(**{f.name: fields[f.name] for f in dataclasses.fields(Poll)
+                           if f.name in fields})
+        except (ValueError, TypeError):
+            return Poll()  # an unreadable record is replaced by the next query
+
+    def polls(self) -> dict[str, Poll]:
+        """Every resource's last status query."""
+        rows = self._query("SELECT key, value FROM meta WHERE key LIKE 'poll:%' ORDER BY key")
+        return {key[len(_POLL_KEY):]: self._poll(value) for key, value in rows}
+
+    def claim_poll(self, resource: str, interval: float, *, force: bool = False) -> bool:
+        """Claim the status query of ``resource`` for this process.
+
+        False while the last query is younger than ``interval`` seconds, or
+        while queries back off after failures (``force`` ignores the interval,
+        never the back-off): the states in the store are then fresh enough.
+        """
+        now = time.time()
+        with self.transaction() as db:
+            rows = db.execute("SELECT value FROM meta WHERE key = ?",
+                              (_POLL_KEY + resource,)).fetchall()
+            poll = self._poll(rows[0][0] if rows else None)
+            if now < poll.retry_at or not (force or poll.due(interval, now)):
+                return False
+            poll.at, poll.by = now, _owner()
+            self._put_poll(db, resource, poll)
+        return True
+
+    def poll_done(self, resource: str, error: str | None = None, *,
+                  interval: float = 0.0) -> Poll:
+        """Record how the claimed query of ``resource`` went: an ``error`` makes the
+        next query wait, doubling with each failure in a row (from ``interval``, at
+        least 5 s, at most 10 minutes); success ends the back-off."""
+        with self.transaction() as db:
+            rows = db.execute("SELECT value FROM meta WHERE key = ?",
+                              (_POLL_KEY + resource,)).fetchall()
+            poll = self._poll(rows[0][0] if rows else None)
+            if error is None:
+                poll.failures, poll.retry_at, poll.error = 0, 0.0, None
+            else:
+                poll.failures += 1
+                pause = min(_MAX_BACKOFF, max(5.0, interval) * 2 ** (poll.failures - 1))
+                poll.retry_at, poll.error = time.time() + pause, error
+            self._put_poll(db, resource, poll)
+        return poll
+
+    @staticmethod
+    def _put_poll(db: sqlite3.Connection, resource: str, poll: Poll) -> None:
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                   (_POLL_KEY + resource, json.dumps(dataclasses.asdict(poll))))
 
     def active_by_resource(self) -> dict[str, int]:
         """Number of active jobs (see ``ACTIVE``) per resource name."""

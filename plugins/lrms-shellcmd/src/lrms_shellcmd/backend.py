@@ -68,6 +68,9 @@ class ShellcmdBackend(SandboxBackend):
                "Seconds between SIGTERM and SIGKILL when a job is cancelled or over walltime."),
     )
 
+    #: Reading a job's files is cheap; local jobs also wake a waiting agent at once.
+    poll_interval: ClassVar[float] = 1.0
+
     def __init__(self, resource: Any) -> None:
         super().__init__(resource)
         self._remote_wrapper: str | None = None
@@ -100,12 +103,22 @@ class ShellcmdBackend(SandboxBackend):
 
     @hookimpl
     def submit_job(self, app: Application, job: Job) -> Job:
-        sandbox = self.make_sandbox(app, job)
+        local = self.transport.is_local
+        # Locally the cores are reserved first: a full host costs no sandbox.
+        if local and not wrapper.reserve(self.spool, job.jobid, app.requested_cores,
+                                         self.resource.max_cores):
+            raise self._full(job, wrapper.usage(self.spool)["used_cores"])
         try:
-            self._start(app, job, sandbox)
+            sandbox = self.make_sandbox(app, job)
+            try:
+                self._start(app, job, sandbox)
+            except BaseException:
+                self.transport.remove(sandbox, recursive=True)
+                job.sandbox = None
+                raise
         except BaseException:
-            self.transport.remove(sandbox, recursive=True)
-            job.sandbox = None
+            if local:
+                wrapper.release(self.spool, job.jobid)
             raise
         return job
 
@@ -136,17 +149,11 @@ class ShellcmdBackend(SandboxBackend):
         }
         self.transport.write_bytes(posixpath.join(control, "job.json"),
                                    json.dumps(spec).encode())
-        max_cores = self.resource.max_cores
-        if self.transport.is_local:
-            if not wrapper.reserve(self.spool, job.jobid, app.requested_cores, max_cores):
-                raise self._full(job, wrapper.usage(self.spool)["used_cores"])
-            try:
-                pid = wrapper.launch(self.spool, sandbox)
-            except BaseException:
-                wrapper.release(self.spool, job.jobid)
-                raise
+        if self.transport.is_local:  # the cores were reserved by submit_job
+            pid = wrapper.launch(self.spool, sandbox)
         else:
-            answer = self._remote("submit", self.spool, job.jobid, sandbox, str(max_cores))
+            answer = self._remote("submit", self.spool, job.jobid, sandbox,
+                                  str(self.resource.max_cores))
             if not answer.get("ok"):
                 raise self._full(job, answer.get("used_cores", "?"))
             pid = answer["wrapper_pid"]
@@ -184,6 +191,14 @@ class ShellcmdBackend(SandboxBackend):
                 max_memory=None if rss is None else Memory(int(rss) * 1024))
             job.status_message = record.get("error")
         return state
+
+    @hookimpl
+    def watch_jobs(self, jobs: Sequence[Job]) -> list[int]:
+        """Local jobs: a pidfd of each job's supervisor, readable once it has exited (a
+        supervisor already gone gives a descriptor that is readable at once)."""
+        if not self.transport.is_local:
+            return []
+        return wrapper.watch([int(job.native_id) for job in jobs if job.native_id])
 
     @hookimpl
     def find_jobs(self, jobs: Sequence[Job]) -> list[bool]:

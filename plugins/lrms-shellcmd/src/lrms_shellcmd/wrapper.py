@@ -711,6 +711,31 @@ def _reap() -> None:
             _children_forked.discard(pid)
 
 
+def watch(pids: list[int]) -> list[int]:
+    """Descriptors that become readable when a supervisor in ``pids`` exits: pidfds, and
+    one readable at once for a supervisor already gone (local use; the caller closes
+    them).  Empty where the kernel has no pidfds."""
+    _reap()
+    fds: list[int] = []
+    gone = False
+    for pid in pids:
+        try:
+            fd = _open_pidfd(pid)
+        except ProcessLookupError:
+            gone = True
+            continue
+        if fd is None:
+            break
+        fds.append(fd)
+    else:
+        if gone and hasattr(os, "eventfd"):
+            fds.append(os.eventfd(1))
+        return fds
+    for fd in fds:
+        os.close(fd)
+    return []
+
+
 def _close_fds(keep: tuple[int, ...] = ()) -> None:
     """Close every fd >= 3 except ``keep``."""
     try:
