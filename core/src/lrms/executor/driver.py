@@ -2,11 +2,12 @@
 
 One :class:`Driver` per :class:`~lrms.Executor` runs in its own thread with its
 own :class:`~lrms.Engine` (and so its own job store connection), used only
-there.  While futures are pending it runs rounds (:func:`run_round`, the one
-place that decides what moves jobs on) and resolves each future whose job has
-terminated.  Rounds come quickly while the calls are young and more slowly as
-they age (a fifth of the oldest pending call's age, at most ``poll_interval``):
-short calls resolve soon, long sweeps cost few scheduler queries.
+there.  While futures are pending, :func:`drive` moves the store's jobs on (or
+leaves that to the store's agent when one runs) and the driver resolves each
+future whose job has terminated, read from the store.  Rounds follow the
+engine's pacing: a resource is queried once per poll interval (shared by every
+process using the store), local jobs that end wake the driver at once, and new
+calls are submitted within a moment.
 """
 
 from __future__ import annotations
@@ -20,19 +21,20 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
+from .. import agent
 from ..engine import Engine
 from ..errors import LRMSError, UnknownJob
 from ..job import Job
 from ..state import State, TerminationReason
-from ..store import ACTIVE
 from .errors import ExecutorError
 from .payload import outcome
 
-__all__ = ["Driver", "JobFuture", "run_round"]
+__all__ = ["Driver", "JobFuture", "drive"]
 
 log = logging.getLogger(__name__)
-FIRST_PAUSE = 0.05  # seconds between the first rounds after calls are added
-AGE_FRACTION = 0.2  # later pauses: this fraction of the oldest pending call's age
+SLICE = 0.05  # seconds: the longest a new call waits for the driver to notice it
+WATCH = 0.2  # seconds between two looks at the store while the agent moves the jobs
+AGENT_CHECK = 2.0  # seconds between two checks whether an agent runs for the store
 
 
 class JobFuture(Future[Any]):
@@ -44,11 +46,17 @@ class JobFuture(Future[Any]):
         self.jobid = jobid
 
 
-def run_round(engine: Engine) -> None:
-    """Move the store's jobs on by one round (submit, refresh, fetch outputs)."""
-    done = engine.progress()
+def drive(engine: Engine, urgent: frozenset[str], agent_runs: bool) -> float:
+    """Move the store's jobs on by one round, unless the store's agent does it; return
+    the seconds until another round is worth running.  ``urgent`` names resources
+    one of whose local jobs may have ended (asked at once)."""
+    if agent_runs:
+        return WATCH
+    done = engine.progress(urgent)
     for error in done.errors:
         log.warning("%s", error)
+    # the agent's own pacing (to be made public in lrms.agent: see docs/design.md)
+    return agent._next_poll(engine, sum(engine.store.active_by_resource().values()))
 
 
 def settle(future: JobFuture, job: Job) -> None:
@@ -69,12 +77,11 @@ def settle(future: JobFuture, job: Job) -> None:
 class Driver:
     """Runs rounds in a background thread while futures are pending."""
 
-    def __init__(self, open_engine: Callable[[], Engine], poll_interval: float) -> None:
+    def __init__(self, open_engine: Callable[[], Engine]) -> None:
         self._open_engine = open_engine
-        self.poll_interval = poll_interval
         self._commands: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._wake = threading.Event()
-        self._pending: dict[str, tuple[JobFuture, float]] = {}
+        self._pending: dict[str, JobFuture] = {}
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="lrms-executor", daemon=True)
         self._thread.start()
@@ -99,6 +106,11 @@ class Driver:
         """Stop once nothing is pending; with ``cancel``, cancel every pending call first."""
         self._send("stop", cancel)
 
+    @property
+    def pending(self) -> bool:
+        """True while some watched future has not resolved."""
+        return bool(self._pending) or not self._commands.empty()
+
     def join(self) -> None:
         self._thread.join()
 
@@ -110,6 +122,8 @@ class Driver:
 
     def _run(self) -> None:
         engine = self._open_engine()
+        urgent: frozenset[str] = frozenset()
+        agent_runs, checked = False, 0.0
         try:
             while True:
                 self._wake.clear()
@@ -119,25 +133,41 @@ class Driver:
                         return
                     self._wake.wait()
                     continue
+                if time.monotonic() - checked >= AGENT_CHECK:
+                    agent_runs = agent.running(engine.store.path) is not None
+                    checked = time.monotonic()
                 try:
-                    run_round(engine)
+                    wait = drive(engine, urgent, agent_runs)
                     self._settle(engine)
                 except LRMSError as exc:
                     log.warning("executor round failed: %s", exc)
-                self._wake.wait(self._pause())
+                    wait = 1.0
+                urgent = self._pause(engine, wait, agent_runs)
         except BaseException as exc:  # a bug: fail the futures rather than leave them hanging
             log.exception("the executor's thread failed")
-            for future, _ in self._pending.values():
+            for future in self._pending.values():
                 with contextlib.suppress(InvalidStateError):
                     future.set_exception(ExecutorError(f"the executor's thread failed: {exc!r}"))
             raise
         finally:
             engine.close()
 
-    def _pause(self) -> float:
-        oldest = min((started for _, started in self._pending.values()), default=time.monotonic())
-        return min(self.poll_interval, max(FIRST_PAUSE,
-                                           AGE_FRACTION * (time.monotonic() - oldest)))
+    def _pause(self, engine: Engine, seconds: float, agent_runs: bool) -> frozenset[str]:
+        """Wait up to ``seconds`` for a local job to end (its resource is returned), a
+        command, or a future resolved (a new round then runs at once)."""
+        deadline = time.monotonic() + seconds
+        while not self._wake.is_set() and self._pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            if agent_runs:
+                self._wake.wait(min(left, WATCH))
+                self._settle(engine)
+                continue
+            woken = engine.pause(min(left, SLICE))
+            if woken:
+                return woken
+        return frozenset()
 
     def _obey(self, engine: Engine) -> None:
         cancels: list[str] = []
@@ -147,9 +177,8 @@ class Driver:
             except queue.Empty:
                 break
             if command == "watch":
-                now = time.monotonic()
                 for future in argument:
-                    self._pending[future.jobid] = (future, now)
+                    self._pending[future.jobid] = future
             elif command == "forget":
                 for jobid in argument:
                     self._pending.pop(jobid, None)
@@ -181,22 +210,25 @@ class Driver:
                 except LRMSError as exc:
                     log.warning("cannot cancel job %s: %s", job.jobid, exc)
         for jobid in jobids:
-            future, _ = self._pending.pop(jobid, (None, 0.0))
+            future = self._pending.pop(jobid, None)
             if future is not None:
                 future.cancel()
 
     def _settle(self, engine: Engine) -> None:
-        """Resolve the futures whose jobs are no longer active (one store query for all)."""
-        active = {job.jobid for job in engine.jobs(states=[State.NEW, *ACTIVE])}
-        for jobid in [jobid for jobid in self._pending if jobid not in active]:
-            try:
+        """Resolve the futures whose jobs have terminated (one cheap store query)."""
+        states = engine.store.states_of(list(self._pending))
+        for jobid in list(self._pending):
+            state, replaced_by = states.get(jobid, (None, None))
+            if state is None:
+                future = self._pending.pop(jobid)
+                with contextlib.suppress(InvalidStateError):
+                    future.set_exception(UnknownJob(
+                        f"job {jobid} is no longer in job store {engine.store.path}"))
+            elif replaced_by:  # resubmitted (lrms resubmit): follow the new attempt
+                self._pending[replaced_by] = self._pending.pop(jobid)
+            elif state == State.TERMINATED:
                 job = engine.get(jobid)
-            except UnknownJob as exc:
-                self._pending.pop(jobid)[0].set_exception(exc)
-                continue
-            if job.state != State.TERMINATED:
-                continue  # it changed between the two queries
-            if job.unfetched:  # ended in another process whose fetch failed: try once more
-                with contextlib.suppress(LRMSError):  # job.fetch_error says why
-                    engine.fetch(job)
-            settle(self._pending.pop(jobid)[0], job)
+                if job.unfetched:  # ended in another process whose fetch failed: try again
+                    with contextlib.suppress(LRMSError):  # job.fetch_error says why
+                        engine.fetch(job)
+                settle(self._pending.pop(jobid), job)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures
+import logging
 import os
 import sys
 import threading
@@ -14,6 +16,7 @@ from typing import Any
 from ..application import Application
 from ..config import Config, load_config
 from ..engine import Engine
+from ..errors import LRMSError
 from ..store import JobStore
 from . import runner
 from .driver import Driver, JobFuture
@@ -22,6 +25,7 @@ from .requests import application_fields
 
 __all__ = ["Executor", "result"]
 
+log = logging.getLogger(__name__)
 Call = tuple[Callable[..., Any], Sequence[Any], Mapping[str, Any]]
 
 
@@ -37,16 +41,28 @@ class _Shared:
     """What an executor and the executors :meth:`Executor.options` makes share: the
     configuration, the caller's engine (used under ``lock``) and the driver thread."""
 
-    def __init__(self, config: Config, store: str, python: str, output_root: str) -> None:
+    def __init__(self, config: Config, store: str, python: str, output_root: str,
+                 agent_can_run: bool) -> None:
         self.config, self.store, self.python = config, store, python
-        self.output_root = output_root
+        self.output_root, self.agent_can_run = output_root, agent_can_run
         self.lock = threading.Lock()
         self.engine = Engine(config, store, output_root=output_root)
         self.closed = False
 
-    def start(self, poll_interval: float) -> None:
+    def start(self) -> None:
         config, store, root = self.config, self.store, self.output_root
-        self.driver = Driver(lambda: Engine(config, store, output_root=root), poll_interval)
+        self.driver = Driver(lambda: Engine(config, store, output_root=root))
+        atexit.register(self.hand_over)
+
+    def hand_over(self) -> None:
+        """Leave the pending calls to the store's agent (started unless one runs)."""
+        if self.driver.pending and self.agent_can_run:
+            try:
+                self.engine.start_agent()
+            except (OSError, LRMSError) as exc:
+                log.warning("cannot start the agent of job store %s: %s; its pending "
+                            "calls move on again when a process attaches them or runs "
+                            "'lrms wait'", self.store, exc)
 
 
 class Executor(concurrent.futures.Executor):
@@ -63,7 +79,9 @@ class Executor(concurrent.futures.Executor):
     interpreter on the built-in local resource, else ``python3``); it needs
     cloudpickle and the modules the calls use, and the caller's minor version.
     ``output_root`` holds each job's result folder (default: ``executor`` next to
-    the store); ``poll_interval`` is the longest pause between rounds, in seconds.
+    the store).  Calls still pending when the process exits (or after
+    ``shutdown(wait=False)``) are left to the store's agent, started if needed
+    (not for a :class:`~lrms.Config` made without a file: the agent could not load it).
     """
 
     def __init__(
@@ -74,7 +92,6 @@ class Executor(concurrent.futures.Executor):
         *,
         python: str | None = None,
         output_root: str | os.PathLike[str] | None = None,
-        poll_interval: float = 10.0,
         **requests: Any,
     ) -> None:
         loaded = config if isinstance(config, Config) else load_config(config)
@@ -85,14 +102,15 @@ class Executor(concurrent.futures.Executor):
         self._resource = resource
         self._requests = application_fields(requests)
         self._futures: set[JobFuture] = set()
-        self._shared = _Shared(loaded, path, chosen, root)
+        agent_can_run = not isinstance(config, Config) or config.path is not None
+        self._shared = _Shared(loaded, path, chosen, root, agent_can_run)
         self._owner = True
         try:
             self._check()
         except BaseException:
             self._shared.engine.close()
             raise
-        self._shared.start(poll_interval)
+        self._shared.start()
 
     def _check(self) -> None:
         """Refuse requests no resource (or not the named one) can satisfy, at once."""
@@ -152,15 +170,18 @@ class Executor(concurrent.futures.Executor):
         if cancel_futures:
             for future in list(self._futures):
                 future.cancel()
+        if wait:
+            concurrent.futures.wait(list(self._futures))
         if self._owner and not self._shared.closed:
             self._shared.closed = True
             self._shared.driver.stop(cancel=cancel_futures)
+            if wait:
+                self._shared.driver.join()
+            else:
+                self._shared.hand_over()
+            atexit.unregister(self._shared.hand_over)
             with self._shared.lock:
                 self._shared.engine.close()
-        if wait:
-            concurrent.futures.wait(list(self._futures))
-            if self._owner:
-                self._shared.driver.join()
 
     def attach(self, jobid: str) -> JobFuture:
         """The future of the executor call whose job is ``jobid`` (added by any process)."""
