@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import posixpath
@@ -272,6 +273,45 @@ class Application:
             "launcher": self.launcher,
         }
 
+    def to_record(self) -> dict[str, Any]:
+        """:meth:`to_dict` without the fields at their default (``arguments`` and
+        ``jobname`` are always there): the compact form the job store keeps."""
+        return {name: value for name, value in self.to_dict().items()
+                if name in _ALWAYS or value != _record_defaults()[name]}
+
+    @classmethod
+    def from_record(cls, data: Mapping[str, Any]) -> Application:
+        """An application from :meth:`to_record` (or :meth:`to_dict`) output written by lrms.
+
+        Trusted: the values were checked when the application was made, so only the
+        record's shape is checked again (a mapping of known fields with an argv list of
+        strings); a damaged record raises :class:`ValueError`, :class:`TypeError` or
+        :class:`KeyError`.  Use :meth:`from_dict` for data from anywhere else.
+        """
+        unknown = data.keys() - _record_defaults().keys()
+        if unknown:
+            raise ValueError(f"unknown application fields: {', '.join(sorted(unknown))}")
+        fields = {**_record_defaults(), **data}
+        argv = fields["arguments"]
+        if type(argv) is not list or not argv or not all(type(a) is str for a in argv):
+            raise TypeError(f"arguments must be a non-empty list of strings, got {argv!r}")
+        fields["arguments"] = tuple(argv)
+        fields["outputs"] = tuple(fields["outputs"])
+        fields["inputs"] = dict(fields["inputs"])
+        fields["environment"] = dict(fields["environment"])
+        fields["email_events"] = tuple(fields["email_events"])
+        fields["extra"] = {str(k): dict(v) for k, v in fields["extra"].items()}
+        fields["after"] = tuple(Dependency.of(d) for d in fields["after"])
+        if fields["requested_memory"] is not None:
+            fields["requested_memory"] = Memory(fields["requested_memory"])
+        if fields["requested_walltime"] is not None:
+            fields["requested_walltime"] = Duration(fields["requested_walltime"])
+        if fields["requested_architecture"] is not None:
+            fields["requested_architecture"] = Arch(fields["requested_architecture"])
+        app = object.__new__(cls)
+        app.__dict__.update(fields)
+        return app
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Application:
         fields = dict(data)
@@ -281,6 +321,16 @@ class Application:
         if fields.get("requested_walltime") is not None:
             fields["requested_walltime"] = Duration(float(fields["requested_walltime"]))
         return cls(arguments, **fields)
+
+
+_ALWAYS = frozenset({"arguments", "jobname"})  # in every record, whatever their value
+
+
+@functools.cache
+def _record_defaults() -> dict[str, Any]:
+    """Each field's default as :meth:`Application.to_dict` shows it (``arguments`` and
+    ``jobname`` have none: every record holds them)."""
+    return Application(["-"]).to_dict()
 
 
 def _hashable(value: Any) -> Any:

@@ -16,6 +16,11 @@ __all__ = ["Job"]
 
 _BOOKKEEPING = ("tag", "output_dir", "attempt", "retry_of", "replaced_by", "fetched",
                 "fetch_error", "single")
+# Record fields whose default is not None (a record leaves out every field at its default).
+_DEFAULTS: dict[str, Any] = {"backend_data": {}, "attempt": 1, "single": False}
+# Names to members, looked up directly (a record holds thousands of them).
+_STATES = {state.value: state for state in State}
+_REASONS = {reason.value: reason for reason in TerminationReason}
 
 
 class Job:
@@ -78,6 +83,14 @@ class Job:
                 and self.fetched is None)
 
     @property
+    def failed(self) -> bool:
+        """True for a terminated job that did not exit 0 (a cancelled one has not failed)."""
+        if self.state != State.TERMINATED or self.termination_reason == TerminationReason.CANCELLED:
+            return False
+        return self.returncode != 0 or self.termination_reason not in (
+            None, TerminationReason.EXITED)
+
+    @property
     def returncode(self) -> int | None:
         if self.signal is not None:
             return 128 + self.signal
@@ -132,31 +145,53 @@ class Job:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Job:
-        job = cls(Application.from_dict(data["app"]), jobid=data["jobid"])
-        job.resource = data.get("resource")
-        job.native_id = data.get("native_id")
-        job.sandbox = data.get("sandbox")
-        job.exitcode = data.get("exitcode")
-        job.signal = data.get("signal")
-        reason = data.get("termination_reason")
-        job.termination_reason = None if reason is None else TerminationReason(reason)
-        job.status_message = data.get("status_message")
-        for name, kind in (("used_walltime", Duration), ("used_cputime", Duration),
-                           ("max_used_memory", Memory)):
-            value = data.get(name)
-            setattr(job, name, None if value is None else kind(value))
-        job.backend_data = dict(data.get("backend_data") or {})
-        for name in _BOOKKEEPING:
-            if data.get(name) is not None:
-                setattr(job, name, data[name])
-        history = data.get("history")
-        if history:
-            job.history = [(State(state), float(stamp)) for state, stamp in history]
-        return job
+        """A job from :meth:`to_dict` output; its application is checked as if new."""
+        return cls._from(data, Application.from_dict(data["app"]))
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
+        """The job as the job store keeps it: :meth:`to_dict` as compact JSON, without
+        the fields at their default (:meth:`from_json` reads it back)."""
+        data = self.to_dict()
+        data["app"] = self.app.to_record()
+        record = {name: value for name, value in data.items()
+                  if value is not None and not (name in _DEFAULTS and value == _DEFAULTS[name])}
+        return json.dumps(record, sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> Job:
-        return cls.from_dict(json.loads(text))
+        """A job from a record lrms wrote (:meth:`to_json`, or :meth:`to_dict` as JSON).
+
+        Trusted, as the job store's records are: the application is not checked field by
+        field again (:meth:`Application.from_record`), only the record's shape; a
+        damaged record raises :class:`ValueError`, :class:`TypeError` or
+        :class:`KeyError`.  Use :meth:`from_dict` for data from anywhere else.
+        """
+        data = json.loads(text)
+        return cls._from(data, Application.from_record(data["app"]))
+
+    @classmethod
+    def _from(cls, data: Mapping[str, Any], app: Application) -> Job:
+        """The job ``data`` describes, running ``app``."""
+        jobid = data["jobid"]
+        if type(jobid) is not str:
+            raise TypeError(f"jobid must be a string, got {jobid!r}")
+        get = data.get
+        reason, walltime, cputime, memory = (get("termination_reason"), get("used_walltime"),
+                                             get("used_cputime"), get("max_used_memory"))
+        job = cls(app, jobid=jobid)
+        job.__dict__.update(
+            resource=get("resource"), native_id=get("native_id"),
+            sandbox=get("sandbox"), exitcode=get("exitcode"), signal=get("signal"),
+            termination_reason=None if reason is None else _REASONS[reason],
+            status_message=get("status_message"),
+            used_walltime=None if walltime is None else Duration(walltime),
+            used_cputime=None if cputime is None else Duration(cputime),
+            max_used_memory=None if memory is None else Memory(memory),
+            backend_data=dict(get("backend_data") or {}), tag=get("tag"),
+            output_dir=get("output_dir"), attempt=get("attempt") or 1, retry_of=get("retry_of"),
+            replaced_by=get("replaced_by"), fetched=get("fetched"),
+            fetch_error=get("fetch_error"), single=get("single") or False)
+        history = data.get("history")
+        if history:
+            job.history = [(_STATES[state], float(stamp)) for state, stamp in history]
+        return job

@@ -10,6 +10,7 @@ import datetime
 import json
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from ..application import Application
 from ..errors import ConfigError, one_line
 from ..quantity import Duration, Memory
-from ..yamlfile import parse, read_text
+from ..yamlfile import MAX_BYTES, parse, read_text
 from .session import UsageError
 
 
@@ -304,16 +305,41 @@ def _fill(text: str, line: str, fields: list[str], where: str) -> str:
     return PLACEHOLDER.sub(replace, text)
 
 
+STDIN = "<stdin>"  # how messages name the lines of --params -
+
+
+def _stdin_text() -> str:
+    """The parameter lines piped in for ``--params -`` (UTF-8, at most ``MAX_BYTES``)."""
+    if sys.stdin is None or sys.stdin.isatty():
+        raise _usage("--params -: standard input is a terminal: pipe the parameter lines in, "
+                     "e.g. seq 10 | lrms submit --params - -- python3 sim.py --seed {}")
+    data = sys.stdin.buffer.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise _usage(f"--params -: standard input holds more than {Memory(MAX_BYTES)}: "
+                     "give the lines in a file")
+    if not data.strip():
+        raise _usage("--params -: standard input is empty: pipe the parameter lines in")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise _usage(f"{STDIN}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
+
+
 def from_params(path: str, args: argparse.Namespace, *, streams: bool) -> list[Application]:
-    """One application per non-blank, non-comment line of ``path``, placeholders filled."""
+    """One application per non-blank, non-comment line of ``path`` (``-``: standard
+    input), placeholders filled."""
     command = command_of(args)
     if not command:
         raise _usage("submit --params needs a command after '--' with {} or {1} {2}... "
                          "placeholders, e.g. lrms submit --params seeds.txt -- sim --seed {1}")
-    try:
-        lines = read_text(path).splitlines()
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
+    if path == "-":
+        lines, path = _stdin_text().splitlines(), STDIN
+    else:
+        try:
+            lines = read_text(path).splitlines()
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
     given = defaults(args)
     placeholders = any(PLACEHOLDER.search(word) for word in command)
     apps = []

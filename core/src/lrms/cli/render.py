@@ -15,10 +15,9 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import IO, Any
 
-from ..engine import failed
 from ..job import Job
 from ..state import State, TerminationReason
 
@@ -138,7 +137,7 @@ def job_dict(job: Job) -> dict[str, Any]:
     failed, and ``array`` (the scheduler array of a task, else None)."""
     data = job.to_dict()
     data.update(state=job.state.value, name=job.app.jobname, returncode=job.returncode,
-                runtime=runtime(job), failed=failed(job), unfetched=job.unfetched,
+                runtime=runtime(job), failed=job.failed, unfetched=job.unfetched,
                 array=job.backend_data.get("array"))
     return data
 
@@ -163,26 +162,52 @@ def counts(jobs: Iterable[Job]) -> str:
     return text
 
 
-JOB_HEADERS = ("JOBID", "NAME", "STATE", "RESOURCE", "NATIVE ID", "EXIT", "RUNTIME", "TAG")
+def _name(job: Job) -> str:
+    name = job.app.jobname or "job"
+    return name if len(name) <= 30 else name[:29] + "…"
 
 
-def job_row(job: Job, arrays: bool = False) -> list[Cell]:
-    """A job's row of :data:`JOB_HEADERS` (with its array after the native id if ``arrays``)."""
-    name = terminal_text(job.app.jobname or "job")
-    if len(name) > 30:
-        name = name[:29] + "…"
-    array = [str(job.backend_data.get("array") or "-")] if arrays else []
-    return [job.jobid, name, (job.state.value, state_colour(job)), job.resource or "-",
-            job.native_id or "-", *array, exit_text(job), duration(runtime(job)),
-            job.tag or "-"]
+#: The columns of the jobs' table, by their ``--format`` names: header and cell.
+COLUMNS: dict[str, tuple[str, Callable[[Job], Cell]]] = {
+    "jobid": ("JOBID", lambda job: job.jobid),
+    "name": ("NAME", _name),
+    "state": ("STATE", lambda job: (job.state.value, state_colour(job))),
+    "resource": ("RESOURCE", lambda job: job.resource or "-"),
+    "native_id": ("NATIVE ID", lambda job: job.native_id or "-"),
+    "array": ("ARRAY", lambda job: str(job.backend_data.get("array") or "-")),
+    "exit": ("EXIT", lambda job: exit_text(job)),
+    "runtime": ("RUNTIME", lambda job: duration(runtime(job))),
+    "tag": ("TAG", lambda job: job.tag or "-"),
+    "attempt": ("ATTEMPT", lambda job: str(job.attempt)),
+    "sandbox": ("SANDBOX", lambda job: job.sandbox or "-"),
+    "output_dir": ("OUTPUT DIR", lambda job: job.output_dir or "-"),
+    "message": ("MESSAGE", lambda job: job.status_message or "-"),
+}
+#: The table's columns unless ``--format`` names others (``array`` only if some job is an
+#: array task).
+DEFAULT_COLUMNS = ("jobid", "name", "state", "resource", "native_id", "array", "exit",
+                   "runtime", "tag")
 
 
-def job_table(jobs: Sequence[Job], colour: bool) -> str:
-    """The table of ``jobs``, with an ARRAY column (each task's scheduler array) when
-    some of them are array tasks."""
-    arrays = any(job.backend_data.get("array") for job in jobs)
-    headers = (*JOB_HEADERS[:5], "ARRAY", *JOB_HEADERS[5:]) if arrays else JOB_HEADERS
-    return table(headers, (job_row(job, arrays) for job in jobs), colour)
+def columns(text: str) -> tuple[str, ...]:
+    """The column names of a ``--format`` value (comma-separated); ValueError names an
+    unknown one and lists the known ones."""
+    names = tuple(word.strip().lower() for word in text.split(","))
+    for name in names:
+        if name not in COLUMNS:
+            raise ValueError(f"unknown column {name!r} (known: {','.join(COLUMNS)})")
+    return names
+
+
+def job_table(jobs: Sequence[Job], colour: bool, names: Sequence[str] | None = None) -> str:
+    """The table of ``jobs`` with the columns ``names`` (default :data:`DEFAULT_COLUMNS`,
+    with the ARRAY column only when some of the jobs are scheduler array tasks)."""
+    if names is None:
+        arrays = any(job.backend_data.get("array") for job in jobs)
+        names = [name for name in DEFAULT_COLUMNS if arrays or name != "array"]
+    cells = [COLUMNS[name][1] for name in names]
+    return table([COLUMNS[name][0] for name in names],
+                 ([cell(job) for cell in cells] for job in jobs), colour)
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Cell]], colour: bool) -> str:
@@ -195,12 +220,14 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Cell]], colour: bool) 
         if not "".join(row_texts).isprintable():  # one check per row in the common case
             row_texts = [terminal_text(text) for text in row_texts]
         texts.append(row_texts)
-        colours.append([None if isinstance(cell, str) else cell[1] for cell in row])
-    widths = [len(header) for header in headers]
-    for row_texts in texts:
-        for index, text in enumerate(row_texts):
-            if len(text) > widths[index]:
-                widths[index] = len(text)
+        if colour:
+            colours.append([None if isinstance(cell, str) else cell[1] for cell in row])
+    by_column = zip(*texts, strict=True) if texts else [()] * len(headers)
+    widths = [max([len(header), *map(len, column)])
+              for header, column in zip(headers, by_column, strict=True)]
+    if not colour:  # one format per line, padded in C
+        line = "  ".join([*(f"{{:<{width}}}" for width in widths[:-1]), "{}"])
+        return "\n".join(line.format(*row) for row in [list(headers), *texts])
     last = len(headers) - 1
     lines = ["  ".join(paint(h.ljust(widths[i]) if i < last else h, "bold", colour)
                        for i, h in enumerate(headers))]

@@ -199,10 +199,29 @@ class Session:
             parts += ["--store", self.args.store]
         return shlex.join([*parts, *words])
 
-    def reattach(self, jobs: Sequence[Job], *also: str) -> None:
-        """Say how to pick up jobs that keep running after Ctrl-C."""
+    def reattach(self, jobs: Sequence[Job], *also: str, why: str = "interrupted") -> None:
+        """Say what became of ``jobs`` (as last read) that go on after Ctrl-C or a
+        timeout (``why``), and how to reattach."""
         ids = [job.jobid for job in jobs]
         shown = ids if len(ids) <= 5 else []
         lines = [f"  {self.command(word, *shown)}" for word in ("wait", "status", *also)]
-        note(f"interrupted: {len(ids)} job(s) keep running on their resources; reattach with",
-             *lines)
+        note(f"{why}: {going_on(jobs)}; reattach with", *lines)
+
+
+#: What becomes of jobs not yet submitted when no lrms process runs rounds (said after
+#: Ctrl-C or a timeout).
+NOT_STARTED = "they start when 'lrms wait' or 'lrms status' runs next"
+
+
+def going_on(jobs: Sequence[Job]) -> str:
+    """``3 job(s) keep running on their resources, 5 not yet started (...)``, with the
+    jobs that already ended counted too."""
+    new = sum(job.state == State.NEW for job in jobs)
+    ended = sum(job.state == State.TERMINATED for job in jobs)
+    running = len(jobs) - new - ended
+    parts = [f"{running} job(s) keep running on their resources"] if running else []
+    if new:
+        parts.append(f"{new}{'' if running else ' job(s)'} not yet started ({NOT_STARTED})")
+    if ended or not parts:
+        parts.append(f"{ended}{'' if parts else ' job(s)'} already ended")
+    return ", ".join(parts)
