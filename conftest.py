@@ -19,6 +19,9 @@ from lrms.auth import SshAuth
 REPO_ROOT = Path(__file__).resolve().parent
 SERVICES = REPO_ROOT / "tests" / "services"
 
+# Commands in tests run their own rounds; tests/test_agent.py turns the agent on itself.
+os.environ["LRMS_NO_AGENT"] = "1"
+
 
 def start_service(script: str, env_file: str, timeout: float = 900) -> dict[str, str]:
     """Run ``tests/services/<script>`` and return the ``KEY=VALUE`` pairs of its env file."""

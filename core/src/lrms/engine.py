@@ -39,7 +39,7 @@ import select
 import time
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from .application import Application
 from .config import Config, load_config
@@ -58,6 +58,9 @@ from .resource import LRMS
 from .state import State, TerminationReason
 from .status import ResourceStatus
 from .store import ACTIVE, JobStore
+
+if TYPE_CHECKING:
+    from . import agent as agent_module
 
 __all__ = ["Engine", "Round", "Submission", "dependency_met"]
 
@@ -674,16 +677,22 @@ class Engine:
         is called after each round with its :class:`Round` and the watched jobs.
         A resubmitted job is followed by its next attempt; failed jobs are
         resubmitted up to ``retries`` times.  With ``drive`` False no round is
-        run: the store, which an agent (:mod:`lrms.agent`) keeps current, is
-        watched instead (``on_round`` then gets an empty :class:`Round`
-        whenever a watched job changed).
+        run: the store, which the store's agent (:meth:`start_agent`) keeps
+        current, is watched instead (``on_round`` then gets an empty
+        :class:`Round`, at most once a second); if the agent is gone, this
+        process runs the rounds from then on.
         """
         ids = [job.jobid for job in jobs] if jobs is not None else [
             job.jobid for job in self.store.jobs()
             if job.state != State.TERMINATED]
         deadline = None if timeout is None else time.monotonic() + timeout
         if not drive:
-            return self._watch_store(ids, deadline, timeout, on_round)
+            watched = self._watch_store(ids, deadline, timeout, on_round)
+            if watched is not None:
+                return watched
+            log.warning("the agent of job store %s is gone: this process runs the rounds",
+                        self.store.path)
+            ids = [self._latest(jobid).jobid for jobid in ids]
         pause = 0.1 if interval is None else interval
         urgent: frozenset[str] = frozenset()
         while True:
@@ -700,13 +709,19 @@ class Engine:
                 pause = min(pause * 1.5, 5.0)
 
     def _watch_store(self, ids: list[str], deadline: float | None, timeout: float | None,
-                     on_round: Callable[[Round, list[Job]], None] | None) -> list[Job]:
+                     on_round: Callable[[Round, list[Job]], None] | None) -> list[Job] | None:
         """:meth:`wait` without rounds: read the states in the store (no record decoded
         until a job ends), resubmit failed jobs up to ``retries`` times, and report
-        to ``on_round`` at most once a second."""
+        to ``on_round`` at most once a second.  None if the store's agent is gone."""
+        from . import agent
+
         known: dict[str, State] = {}
-        reported = 0.0
+        reported = checked = 0.0
         while True:
+            if time.monotonic() - checked >= 2.0:
+                if agent.running(self.store.path) is None:
+                    return None
+                checked = time.monotonic()
             states = self.store.states_of(ids)
             while any(states.get(jobid, (None, None))[1] for jobid in ids):
                 ids = [states[j][1] or j if j in states else j for j in ids]
@@ -758,6 +773,16 @@ class Engine:
         finally:
             for fd in watched:
                 os.close(fd)
+
+    def start_agent(self) -> agent_module.AgentInfo:
+        """Start the store's agent (:mod:`lrms.agent`) unless one runs; return it.  It
+        runs rounds with this engine's configuration, ``max_in_flight`` (one value for
+        every resource) and ``retries`` until no job is active, then exits."""
+        from . import agent
+
+        limit = self.max_in_flight if isinstance(self.max_in_flight, int) else None
+        return agent.start(self.store.path, self.config.path, max_in_flight=limit,
+                           retries=self.retries)
 
     def _latest(self, jobid: str) -> Job:
         job = self.store.get(jobid)

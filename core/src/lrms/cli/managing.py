@@ -15,6 +15,7 @@ from ..job import Job
 from ..sandbox import SandboxBackend
 from ..state import State
 from ..store import ACTIVE
+from . import background
 from .render import job_dict, print_json, terminal_text
 from .session import (
     EXIT_OK,
@@ -86,7 +87,9 @@ def release(session: Session, args: argparse.Namespace) -> int:
         engine.release(job)
         return None if args.json else f"{job.jobid}  released"
 
-    return _each_reported(session, args, jobs, one, "release")
+    code = _each_reported(session, args, jobs, one, "release")
+    background.ensure(session, engine)  # the agent submits the jobs the engine held
+    return code
 
 
 def fetch(session: Session, args: argparse.Namespace) -> int:
