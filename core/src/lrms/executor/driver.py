@@ -81,7 +81,8 @@ class Driver:
         self._open_engine = open_engine
         self._commands: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._wake = threading.Event()
-        self._pending: dict[str, JobFuture] = {}
+        #: jobs followed until they terminate: their futures (None: a cancelled call's job)
+        self._pending: dict[str, JobFuture | None] = {}
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="lrms-executor", daemon=True)
         self._thread.start()
@@ -109,7 +110,7 @@ class Driver:
     @property
     def pending(self) -> bool:
         """True while some watched future has not resolved."""
-        return bool(self._pending) or not self._commands.empty()
+        return any(self._pending.values()) or not self._commands.empty()
 
     def join(self) -> None:
         self._thread.join()
@@ -145,7 +146,7 @@ class Driver:
                 urgent = self._pause(engine, wait, agent_runs)
         except BaseException as exc:  # a bug: fail the futures rather than leave them hanging
             log.exception("the executor's thread failed")
-            for future in self._pending.values():
+            for future in filter(None, self._pending.values()):
                 with contextlib.suppress(InvalidStateError):
                     future.set_exception(ExecutorError(f"the executor's thread failed: {exc!r}"))
             raise
@@ -187,12 +188,16 @@ class Driver:
             elif command == "stop":
                 self._stopping = True
                 if argument:
-                    cancels += list(self._pending)
+                    cancels += [jobid for jobid, future in self._pending.items() if future]
         if cancels:
             self._cancel(engine, cancels)
 
     def _cancel(self, engine: Engine, jobids: list[str]) -> None:
-        """Cancel the jobs still active (arrays with one request each where whole)."""
+        """Cancel the calls' futures and their jobs still active (arrays with one request
+        each where whole); those jobs are followed until they have terminated."""
+        for future in [self._pending.get(jobid) for jobid in jobids]:
+            if future is not None:
+                future.cancel()
         jobs = []
         for jobid in dict.fromkeys(jobids):
             try:
@@ -202,6 +207,7 @@ class Driver:
                 continue
             if job.state != State.TERMINATED:
                 jobs.append(job)
+                self._pending[jobid] = None
         done = {job.jobid for job in engine.cancel_arrays(jobs)}
         for job in jobs:
             if job.jobid not in done:
@@ -209,26 +215,27 @@ class Driver:
                     engine.cancel(job)
                 except LRMSError as exc:
                     log.warning("cannot cancel job %s: %s", job.jobid, exc)
-        for jobid in jobids:
-            future = self._pending.pop(jobid, None)
-            if future is not None:
-                future.cancel()
 
     def _settle(self, engine: Engine) -> None:
         """Resolve the futures whose jobs have terminated (one cheap store query)."""
         states = engine.store.states_of(list(self._pending))
-        for jobid in list(self._pending):
+        for jobid, future in list(self._pending.items()):
             state, replaced_by = states.get(jobid, (None, None))
+            if replaced_by:  # resubmitted (lrms resubmit): follow the new attempt
+                self._pending[replaced_by] = self._pending.pop(jobid)
+                continue
+            if state not in (None, State.TERMINATED):
+                continue
+            del self._pending[jobid]
+            if future is None:
+                continue
             if state is None:
-                future = self._pending.pop(jobid)
                 with contextlib.suppress(InvalidStateError):
                     future.set_exception(UnknownJob(
                         f"job {jobid} is no longer in job store {engine.store.path}"))
-            elif replaced_by:  # resubmitted (lrms resubmit): follow the new attempt
-                self._pending[replaced_by] = self._pending.pop(jobid)
-            elif state == State.TERMINATED:
-                job = engine.get(jobid)
-                if job.unfetched:  # ended in another process whose fetch failed: try again
-                    with contextlib.suppress(LRMSError):  # job.fetch_error says why
-                        engine.fetch(job)
-                settle(self._pending.pop(jobid), job)
+                continue
+            job = engine.get(jobid)
+            if job.unfetched:  # ended in another process whose fetch failed: try again
+                with contextlib.suppress(LRMSError):  # job.fetch_error says why
+                    engine.fetch(job)
+            settle(future, job)
