@@ -348,7 +348,8 @@ class Engine:
 
     def _query(self, resource: LRMS, jobs: list[Job], done: Round) -> None:
         """Ask ``resource`` for the states of ``jobs`` (its poll claimed); save what changed.
-        A failed query leaves the jobs as they were and makes later queries back off."""
+        A failed query leaves the stored jobs as they were (the facade's UNKNOWN is not
+        saved) and makes later queries back off (:meth:`JobStore.poll_done`)."""
         before = [job.state for job in jobs]
         try:
             resource.update_job_states(jobs)
@@ -357,10 +358,8 @@ class Engine:
                                         interval=resource.poll_interval)
             done.errors.append(f"resource {resource.name}: {exc} (asked again in "
                                f"{max(0.0, poll.retry_at - time.time()):.0f} s)")
-            if not isinstance(exc, TransportError):
-                return
-        else:
-            self.store.poll_done(resource.name)
+            return
+        self.store.poll_done(resource.name)
         changed = [job for job, old in zip(jobs, before, strict=True) if job.state != old]
         if changed:
             self.store.save(changed)
