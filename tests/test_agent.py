@@ -8,6 +8,7 @@ command, which would start an agent itself.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -43,10 +44,8 @@ def env(tmp_path: Path) -> dict[str, str]:
                   LRMS_CONFIG=str(write_config(tmp_path)),
                   XDG_STATE_HOME=str(tmp_path / "state"))
     yield values
-    try:  # never leave an agent behind
+    with contextlib.suppress(OSError, TimeoutError):  # never leave an agent behind
         agent.stop(values["LRMS_STORE"], timeout=30)
-    except (OSError, TimeoutError):
-        pass
 
 
 def lrms(env: dict[str, str], *args: str, stdin: str | None = None

@@ -9,6 +9,7 @@ the way an overloaded slurmctld does.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -92,7 +93,7 @@ def test_concurrent_waits_share_one_query_per_poll_interval(site, tmp_path):
     # Four processes polling on their own would query in every round (the first
     # rounds 0.1 s apart); shared, at most one squeue per interval for all of them.
     assert len(squeues) <= elapsed / INTERVAL + 1, (len(squeues), elapsed)
-    gaps = [later - earlier for earlier, later in zip(squeues, squeues[1:])]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(squeues)]
     assert min(gaps) >= INTERVAL - 0.5, gaps
     assert len({caller for _, caller, name in calls(tmp_path) if name == "squeue"}) >= 1
     with lrms.JobStore(tmp_path / "jobs.db") as store:
