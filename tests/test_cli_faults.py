@@ -26,6 +26,7 @@ LRMS = str(Path(sys.executable).parent / "lrms")
 @pytest.fixture
 def env(tmp_path):
     values = {k: v for k, v in os.environ.items() if not k.startswith("LRMS_")}
+    values["LRMS_NO_AGENT"] = "1"  # the commands run their own rounds
     values.update(LRMS_STORE=str(tmp_path / "jobs.db"), HOME=str(tmp_path / "home"),
                   XDG_CONFIG_HOME=str(tmp_path / "home" / ".config"))
     return values

@@ -13,7 +13,7 @@ import pytest
 
 import lrms
 import lrms.backends
-from lrms.config import CORE_OPTIONS, SSH_AUTH_OPTIONS
+from lrms.config import AGENT_OPTIONS, CORE_OPTIONS, SSH_AUTH_OPTIONS
 
 DOCS_EXT = Path(__file__).resolve().parents[1] / "docs" / "_ext"
 
@@ -72,7 +72,8 @@ def test_a_new_backend_and_its_options_appear_without_editing_the_docs(
     assert rows["``depth``"][2] == "required"
 
 
-def test_core_and_auth_tables_come_first(lrms_docs: ModuleType) -> None:
-    core, auth = lrms_docs.config_tables()[:2]
+def test_core_auth_and_agent_tables_come_first(lrms_docs: ModuleType) -> None:
+    core, auth, agent = lrms_docs.config_tables()[:3]
     assert names(core.options) == names(CORE_OPTIONS)
     assert names(auth.options) == names(SSH_AUTH_OPTIONS)
+    assert names(agent.options) == names(AGENT_OPTIONS) == ["enabled", "linger"]

@@ -76,6 +76,7 @@ def clean_env(bindir: Path) -> dict[str, str]:
            if not key.startswith(("PYTHON", "VIRTUAL_ENV", "LRMS_"))}
     path = [p for p in env.get("PATH", "").split(os.pathsep) if p and not p.startswith(str(ROOT))]
     env["PATH"] = os.pathsep.join([str(bindir), *path])
+    env["LRMS_NO_AGENT"] = "1"  # the commands run their own rounds
     return env
 
 

@@ -72,6 +72,7 @@ def site(sshd, tmp_path) -> Iterator[dict[str, str]]:
         + f"auths:\n  test:\n    type: ssh\n    username: {sshd.user}\n"
         f"    keyfile: {sshd.key}\n    known_hosts: {sshd.known_hosts}\n")
     env = {key: value for key, value in os.environ.items() if not key.startswith("LRMS_")}
+    env["LRMS_NO_AGENT"] = "1"  # the commands run their own rounds
     env.update(LRMS_CONFIG=str(config), LRMS_STORE=str(tmp_path / "jobs.db"))
     resource = lrms.load_config(str(config)).resource("here")
     try:

@@ -62,13 +62,15 @@ def config_tables() -> list[OptionTable]:
     from importlib import metadata
 
     from lrms.backends import list_backends, load_backend_class
-    from lrms.config import CORE_OPTIONS, SSH_AUTH_OPTIONS
+    from lrms.config import AGENT_OPTIONS, CORE_OPTIONS, SSH_AUTH_OPTIONS
 
     tables = [
         OptionTable("Resource keys (every backend)",
                     "Keys of each entry under ``resources``, whatever its backend.",
                     CORE_OPTIONS),
         OptionTable("Auth keys", "Keys of each entry under ``auths``.", SSH_AUTH_OPTIONS),
+        OptionTable("Agent keys", "Keys of the optional top-level ``agent`` section.",
+                    AGENT_OPTIONS),
     ]
     for info in list_backends():
         cls = load_backend_class(info.name)
