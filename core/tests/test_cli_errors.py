@@ -190,7 +190,7 @@ def test_config_check(cli, tmp_path):
         f"{bad}:{spoool}: resources.a.spoool: unknown option (valid options here: architecture, "
         "auth, backend, frontend, grace, max_cores, max_cores_per_job, max_gpus_per_job, "
         "max_memory_per_core, "
-        "max_walltime, port, python, spool, transport)",
+        "max_walltime, poll_interval, port, python, spool, transport)",
         f"{bad}:{grace}: resources.b.grace: expected a whole number, got 'soon'",
     ]
     problems = json.loads(cli("config", "check", "--json", bad).out)["problems"]

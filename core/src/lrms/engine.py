@@ -458,9 +458,13 @@ class Engine:
         blocked = self._backing_off()
         seen: Seen = {}
         batches: dict[tuple[str, Any], list[tuple[Job, Application, str | None]]] = {}
+        unknown: set[str] = set()
         for job in self.store.iter_jobs(State.NEW):
             if self._all_full(blocked, in_flight):
                 break  # no NEW job can be submitted this round: the rest is not read
+            if job.resource and job.resource not in self.config.resource_names:
+                unknown.add(job.resource)  # added with another configuration: left NEW
+                continue
             if job.app.after and not self._dependencies_possible(job, done, seen):
                 continue
             try:
@@ -492,6 +496,11 @@ class Engine:
                 done.submitted.append(job)
             elif outcome == Submission.FULL:
                 blocked.add(name)
+        for name in sorted(unknown):
+            done.errors.append(
+                f"jobs for resource {name!r} wait to be submitted: it is not in this "
+                f"configuration ({self.config.path or 'built-in default'}; configured: "
+                f"{', '.join(self.config.resource_names)})")
         for (name, _), batch in batches.items():
             if len(batch) == 1:
                 job, app, pinned = batch[0]

@@ -33,6 +33,12 @@ def ensure(session: Session, engine: Engine) -> agent.AgentInfo | None:
         return None
     found = agent.running(engine.store.path)
     if found is not None:
+        mine = os.path.abspath(engine.config.path) if engine.config.path else None
+        if found.pid and found.config != mine:
+            session.warn(f"the agent of job store {engine.store.path} (pid {found.pid}) runs "
+                         f"with the configuration {found.config or 'built-in'}, not "
+                         f"{mine or 'built-in'}: this command runs rounds itself")
+            return None
         return found
     if not (engine.store.active_by_resource() or engine.store.counts().get("NEW")):
         return None
