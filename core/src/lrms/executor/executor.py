@@ -17,7 +17,7 @@ from ..application import Application
 from ..config import Config, load_config
 from ..engine import Engine
 from ..errors import LRMSError
-from ..store import JobStore
+from ..store import JobStore, default_store_path
 from . import runner
 from .driver import Driver, JobFuture
 from .payload import dump_call, write_call
@@ -95,7 +95,8 @@ class Executor(concurrent.futures.Executor):
         **requests: Any,
     ) -> None:
         loaded = config if isinstance(config, Config) else load_config(config)
-        path = store.path if isinstance(store, JobStore) else JobStore(store).path
+        path = (store.path if isinstance(store, JobStore) else default_store_path()
+                if store is None else os.path.abspath(os.fspath(store)))
         root = os.path.abspath(os.fspath(output_root) if output_root is not None
                                else os.path.join(os.path.dirname(path), "executor"))
         chosen = python or (sys.executable if loaded.path is None else "python3")
