@@ -12,7 +12,8 @@ import textwrap
 
 EXIT_CODES = ("exit codes: 0 ok, 1 a job failed, 2 usage, configuration or job-store error\n"
               "(unknown job id, bad store file), 3 resource or transport error or\n"
-              "outputs not fetched, 130 interrupted (jobs keep running)")
+              "outputs not fetched, 124 'wait --timeout' passed, 130 interrupted\n"
+              "(jobs keep running after these two)")
 GLOBALS_NOTE = "--config, --store and -v may also be given after the command."
 
 
@@ -38,6 +39,10 @@ def _globals(parser: argparse.ArgumentParser, *, hidden: bool) -> None:
                         help=text("job store file (default: $LRMS_STORE, else "
                                   "$XDG_DATA_HOME/lrms/jobs.db, i.e. "
                                   "~/.local/share/lrms/jobs.db)"))
+    parser.add_argument("--no-agent", action="store_true", **default,  # type: ignore[arg-type]
+                        help=text("start no background agent: jobs are submitted and "
+                                  "followed only while an lrms command runs (also: "
+                                  "'agent: {enabled: false}' in the configuration)"))
     parser.add_argument("-v", "--verbose", action="count",
                         **({"default": argparse.SUPPRESS} if hidden else {"default": 0}),
                         help=text("log more (-v info, -vv debug and tracebacks)"))
@@ -183,15 +188,16 @@ def build() -> argparse.ArgumentParser:
 lrms submit -- python3 sim.py --seed 1
 lrms submit --cores 4 --walltime 2h --tag sweep -- ./sim --n 10
 lrms submit --params seeds.txt --tag sweep -- python3 sim.py --seed {1} --out {2}
+seq 100 | lrms submit --params - --tag sweep -- python3 sim.py --seed {}
 lrms submit --file apps.yaml --resource cluster
 ids=$(lrms submit --input data.csv --output result.json -- python3 analyse.py data.csv)
 """,
         """\
---params FILE: one job per non-blank line (lines starting with # are skipped).  In the
-command, --name, --input, --output and --env values, {} is replaced by the whole line and
-{1}, {2}... by its whitespace-separated fields; each replacement stays inside its own
-argument (no shell ever sees it).  A command without placeholders gets the fields
-appended as arguments.
+--params FILE: one job per non-blank line (lines starting with # are skipped); with
+--params - the lines are read from standard input.  In the command, --name, --input,
+--output and --env values, {} is replaced by the whole line and {1}, {2}... by its
+whitespace-separated fields; each replacement stays inside its own argument (no shell
+ever sees it).  A command without placeholders gets the fields appended as arguments.
 
 --file FILE (YAML, or JSON if it ends in .json): a list of mappings with the keys
 arguments (required), inputs, outputs, environment, jobname, requested_cores,
@@ -218,8 +224,8 @@ is copied and the job runs in that directory on the resource.""")
     source.add_argument("--file", "-f", metavar="FILE",
                         help="submit one job per entry of a YAML or JSON list")
     source.add_argument("--params", "-p", metavar="FILE",
-                        help="submit one job per line of FILE, filling the command's "
-                        "placeholders")
+                        help="submit one job per line of FILE ('-': standard input), "
+                        "filling the command's placeholders")
     _json(submit)
     submit.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND ARGS...")
 
@@ -264,6 +270,7 @@ lrms status --state running --state submitted
 lrms status --tag sweep --json
 lrms status --watch 5
 lrms status --no-refresh --state failed
+lrms status --no-refresh --limit 20 --format jobid,state,exit,runtime
 """,
         "STATE names: NEW SUBMITTED RUNNING STOPPED TERMINATING TERMINATED UNKNOWN, and "
         "FAILED\n(terminated jobs that did not exit 0).  Exit code 2 if some active job's "
@@ -281,6 +288,14 @@ lrms status --no-refresh --state failed
     status.add_argument("--watch", "-w", nargs="?", type=_seconds, const=2.0, metavar="SECONDS",
                         help="refresh every SECONDS (default 2) until the shown jobs have "
                         "terminated")
+    status.add_argument("--limit", "-l", type=_positive, metavar="N",
+                        help="show only the N most recent of the selected jobs (the count "
+                        "below the table still counts them all)")
+    status.add_argument("--format", metavar="COLUMNS",
+                        help="the table's columns, comma-separated, from: jobid, name, "
+                        "state, resource, native_id, array, exit, runtime, tag, attempt, "
+                        "sandbox, output_dir, message (default: jobid to tag, array only for "
+                        "array tasks); not with --json")
     _in_flight(status)
     _json(status)
 
@@ -290,17 +305,20 @@ lrms status --no-refresh --state failed
         "progress bar on a terminal.  Without JOBIDs or --tag, every job not yet "
         "terminated.  Exit code 0 if every job exited 0, 1 if any failed or was "
         "cancelled, 3 if some job's outputs could not be fetched (named, with the files; "
-        "its sandbox is kept and later rounds try again).  Ctrl-C stops waiting, not the "
-        "jobs.",
+        "its sandbox is kept and later rounds try again), 124 if --timeout passed first.  "
+        "Ctrl-C or a timeout stops waiting, not the jobs: 'lrms wait' again reattaches.",
         """
 lrms wait
 lrms wait 20260101120000-3f2a9c01bd
 lrms wait --tag sweep && lrms fetch --tag sweep
 lrms wait --retries 2          # resubmit a failed job up to twice, follow the new attempts
+lrms wait --timeout 600 --tag sweep || echo "not done yet: lrms wait --tag sweep reattaches"
 """)
     _selection(wait)
     wait.add_argument("--interval", type=_seconds, metavar="SECONDS",
                       help="pause between rounds (default: from 0.1 s growing to 5 s)")
+    wait.add_argument("--timeout", type=_seconds, metavar="SECONDS",
+                      help="stop waiting after SECONDS (exit code 124); the jobs go on")
     wait.add_argument("--retries", type=_positive, default=0, metavar="N",
                       help="resubmit each job that fails while waiting, up to N times "
                       "(default: never)")
@@ -444,6 +462,45 @@ lrms backends --json
     backends.add_argument("--no-check", action="store_true",
                           help="only read package metadata (load no backend)")
     _json(backends)
+
+    agent = _command(
+        commands, "agent", "background:status", "show or control the store's background agent",
+        "The agent is one background process per job store, started by 'lrms submit' (and by "
+        "any command that finds jobs pending and no agent): it submits waiting jobs as slots "
+        "free, follows their states (one status query per resource and poll interval, shared "
+        "by every process using the store), fetches outputs, and exits when no job has been "
+        "active for a while (agent.linger, 10 s).  While it runs, 'lrms wait' and 'lrms status' "
+        "read the store instead of querying the resources.",
+        """
+lrms agent status
+lrms agent log -n 50
+lrms agent stop
+""", "'agent status' exits 0 if an agent runs, 1 if none does.")
+    agent_commands = agent.add_subparsers(dest="agent_command", metavar="SUBCOMMAND",
+                                          required=True)
+    for name, handler, summary in (
+            ("status", "background:status", "show whether the agent runs, its log, the "
+             "last status query of each resource"),
+            ("start", "background:start", "start the agent now (it exits when idle)"),
+            ("stop", "background:stop", "stop the agent (jobs keep running)"),
+            ("log", "background:show_log", "print the end of the agent's log")):
+        sub = agent_commands.add_parser(
+            name, help=summary, description=summary[0].upper() + summary[1:] + ".",
+            formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub.set_defaults(handler=handler)
+        _globals(sub, hidden=True)
+        if name == "status":
+            _json(sub)
+        elif name == "start":
+            _in_flight(sub)
+        elif name == "stop":
+            sub.add_argument("--timeout", type=_positive, default=30, metavar="SECONDS",
+                             help="how long to wait for it to exit (default 30)")
+        else:
+            sub.add_argument("-n", "--lines", type=_positive, default=20, metavar="N",
+                             help="how many lines (default 20)")
+            sub.add_argument("-f", "--follow", action="store_true",
+                             help="keep printing what is appended (Ctrl-C ends)")
 
     config = _command(
         commands, "config", "inspecting:config", "check the configuration",

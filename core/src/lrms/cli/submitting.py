@@ -8,11 +8,12 @@ import sys
 import time
 from typing import TextIO
 
-from ..engine import Engine, failed
+from ..agent import AgentInfo
+from ..engine import Engine
 from ..errors import InvalidJobState, LRMSError
 from ..job import Job
 from ..state import State, TerminationReason
-from . import apps, staging
+from . import apps, background, staging
 from .render import job_dict, print_json
 from .session import (
     EXIT_FAILED,
@@ -31,17 +32,24 @@ def _resource(args: argparse.Namespace) -> str | None:
     return args.resource or os.environ.get("LRMS_RESOURCE") or None
 
 
-def _outcome(session: Session, jobs: list[Job], limit: int) -> int:
-    """Say what became of just-submitted jobs; the exit code."""
+def _outcome(session: Session, jobs: list[Job], limit: int,
+             agent: AgentInfo | None) -> int:
+    """Say what became of just-submitted jobs (``agent``: the store's agent, which
+    submits the rest); the exit code."""
     refused = [job for job in jobs
                if job.termination_reason == TerminationReason.SUBMISSION_FAILED]
     for job in refused:
         error(f"job {job.jobid} ({job.app.jobname}): submission failed: {job.status_message}")
     waiting = [job for job in jobs if job.state == State.NEW]
     if waiting:
-        note(f"{len(waiting)} of {len(jobs)} job(s) wait to be submitted (resource busy or "
-             f"unreachable, or over --max-in-flight {limit}); "
-             f"'{session.command('wait')}' or '{session.command('status')}' submits them")
+        why = f"resource busy or unreachable, or over --max-in-flight {limit}"
+        if agent is not None:
+            note(f"{len(waiting)} of {len(jobs)} job(s) wait to be submitted ({why}); the "
+                 f"agent (pid {agent.pid}) submits them as slots free: "
+                 f"'{session.command('agent', 'status')}'")
+        else:
+            note(f"{len(waiting)} of {len(jobs)} job(s) wait to be submitted ({why}); "
+                 f"'{session.command('wait')}' or '{session.command('status')}' submits them")
     if refused:
         return EXIT_RESOURCE
     if waiting and session.round_errors:
@@ -67,14 +75,15 @@ def submit(session: Session, args: argparse.Namespace) -> int:
         session.report(engine.progress())
     except KeyboardInterrupt:  # they are recorded: a later round submits the rest
         print("\n".join(job.jobid for job in jobs), flush=True)
-        session.reattach(jobs)
+        ids = {job.jobid for job in jobs}
+        session.reattach([job for job in session.store.jobs(tag=args.tag) if job.jobid in ids])
         return EXIT_INTERRUPTED
     jobs = [engine.get(job.jobid) for job in jobs]
     if args.json:
         print_json([job_dict(job) for job in jobs])
     else:
         print("\n".join(job.jobid for job in jobs), flush=True)
-    return _outcome(session, jobs, args.max_in_flight)
+    return _outcome(session, jobs, args.max_in_flight, background.ensure(session, engine))
 
 
 def run(session: Session, args: argparse.Namespace) -> int:
@@ -89,7 +98,7 @@ def run(session: Session, args: argparse.Namespace) -> int:
     try:
         job = _follow(session, engine, job, streams)
     except KeyboardInterrupt:
-        session.reattach([job], "fetch", "peek")
+        session.reattach([engine.get(job.jobid)], "fetch", "peek")
         return EXIT_INTERRUPTED
     if job.termination_reason == TerminationReason.SUBMISSION_FAILED and job.returncode is None:
         error(f"job {job.jobid}: submission failed: {job.status_message}")
@@ -146,9 +155,19 @@ POLL = (0.1, 1.0)  # pause between copies of the streams: first, longest (while 
 ROUNDS = (0.1, 5.0)  # pause between scheduler rounds, as Engine.wait
 
 
+def waiting(job: Job) -> str | None:
+    """Why a job is still waiting to be submitted after a round (the engine's note, such
+    as ``waiting for a free slot on NAME``); None once it has been submitted."""
+    if job.state != State.NEW:
+        return None
+    return job.status_message or "waiting to be submitted (resource busy or unreachable)"
+
+
 def _follow(session: Session, engine: Engine, job: Job, streams: Streams) -> Job:
-    """Run rounds until the job has terminated, copying its streams meanwhile; the job."""
+    """Run rounds until the job has terminated, copying its streams meanwhile, and say
+    once why it waits to be submitted, if it does; the job."""
     poll, pause, next_round = POLL[0], ROUNDS[0], 0.0
+    said: set[str] = set()
     while True:
         if time.monotonic() >= next_round:
             done = engine.progress()
@@ -156,6 +175,10 @@ def _follow(session: Session, engine: Engine, job: Job, streams: Streams) -> Job
             job = engine.get(job.jobid)
             if job.state == State.TERMINATED:
                 return job
+            why = waiting(job)
+            if why is not None and why not in said:
+                said.add(why)
+                note(f"job {job.jobid}: {why}")
             changed = any(other.jobid == job.jobid for other in done.changed + done.submitted)
             pause = ROUNDS[0] if changed else min(pause * 1.5, ROUNDS[1])
             next_round = time.monotonic() + pause
@@ -173,7 +196,7 @@ def resubmit(session: Session, args: argparse.Namespace) -> int:
     if args.jobids:
         jobs = session.pick(args.jobids, tag=args.tag)
     elif args.everything:
-        jobs = [job for job in session.store.jobs(tag=args.tag) if failed(job)]
+        jobs = [job for job in session.store.jobs(tag=args.tag) if job.failed]
     elif args.tag is not None:
         jobs = session.store.jobs(tag=args.tag, states=[State.TERMINATED])
     else:
@@ -198,5 +221,5 @@ def resubmit(session: Session, args: argparse.Namespace) -> int:
         if not pairs and code == EXIT_OK:
             note("nothing to resubmit")
     if code == EXIT_OK and news:
-        code = _outcome(session, news, args.max_in_flight)
+        code = _outcome(session, news, args.max_in_flight, background.ensure(session, engine))
     return code

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
-from ..engine import Round, failed
 from ..job import Job
 from ..state import State
+from . import background
 from .render import (
     Progress,
     colour_on,
+    columns,
     counts,
     ending,
     is_terminal,
@@ -33,7 +37,14 @@ from .session import (
     note,
 )
 
+if TYPE_CHECKING:
+    from ..engine import Round
+
 CLEAR = "\x1b[H\x1b[2J"
+#: Exit code of ``lrms wait --timeout`` when it gives up (as timeout(1)); the jobs go on.
+EXIT_TIMEOUT = 124
+#: How many jobs with unfetched outputs are named one by one (the rest are counted).
+NAMED = 5
 
 
 def _states(values: Sequence[str]) -> tuple[set[State], bool]:
@@ -54,7 +65,25 @@ def _states(values: Sequence[str]) -> tuple[set[State], bool]:
     return states, failed_only
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while thousands of jobs are read: they hold no
+    cycles, and collecting while they are made would only cost time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _select(session: Session, args: argparse.Namespace) -> list[Job]:
+    with _collector_paused():
+        return _matching(session, args)
+
+
+def _matching(session: Session, args: argparse.Namespace) -> list[Job]:
     states, failed_only = _states(args.state)
     if args.jobids:
         jobs = session.pick(args.jobids)
@@ -67,17 +96,35 @@ def _select(session: Session, args: argparse.Namespace) -> list[Job]:
                                   resource=args.resource, tag=args.tag,
                                   current_only=not args.everything)
     if states or failed_only:
-        jobs = [job for job in jobs if job.state in states or (failed_only and failed(job))]
+        jobs = [job for job in jobs if job.state in states or (failed_only and job.failed)]
     return jobs
 
 
-def _show(jobs: Sequence[Job], args: argparse.Namespace, clear: bool) -> None:
+def _columns(args: argparse.Namespace) -> tuple[str, ...] | None:
+    """The ``--format`` columns (None: the default ones)."""
+    if args.format is None:
+        return None
     if args.json:
-        print_json([job_dict(job) for job in jobs])
+        raise UsageError("--format chooses the table's columns; --json prints every field "
+                         "(select them with a JSON tool such as jq)")
+    try:
+        return columns(args.format)
+    except ValueError as exc:
+        raise UsageError(f"--format: {exc}") from None
+
+
+def _show(jobs: Sequence[Job], args: argparse.Namespace, names: Sequence[str] | None,
+          clear: bool) -> None:
+    """The jobs (the last ``--limit`` of them) as a table with a count of all, or as JSON."""
+    shown = jobs if args.limit is None or args.limit >= len(jobs) else jobs[len(jobs) - args.limit:]
+    if args.json:
+        print_json([job_dict(job) for job in shown])
         return
     colour = colour_on(sys.stdout)
-    text = job_table(jobs, colour) if jobs else ""
+    text = job_table(shown, colour, names) if shown else ""
     summary = counts(jobs)
+    if len(shown) < len(jobs):
+        summary += f" (the last {len(shown)} shown)"
     if clear:
         sys.stdout.write(CLEAR + time.strftime("%H:%M:%S  ") + summary + "\n\n")
     if text:
@@ -88,27 +135,34 @@ def _show(jobs: Sequence[Job], args: argparse.Namespace, clear: bool) -> None:
 
 
 def _unfetched(session: Session, jobs: Sequence[Job], say: Callable[[str], None]) -> int:
-    """Say which terminated jobs' outputs were never fetched; how many."""
+    """Say which terminated jobs' outputs were never fetched (the first few by name); how
+    many."""
     missing = [job for job in jobs if job.unfetched]
-    for job in missing:
+    for job in missing[:NAMED]:
         why = f": {job.fetch_error}" if job.fetch_error else ""
         say(f"job {job.jobid} ({job.app.jobname}): outputs not fetched{why}; its sandbox is "
             f"kept and later rounds try again ('{session.command('fetch', job.jobid)}')")
+    if len(missing) > NAMED:
+        say(f"outputs of {len(missing) - NAMED} more terminated job(s) not fetched either; "
+            f"their sandboxes are kept and later rounds try again "
+            f"('{session.command('status', '--state', 'terminated')}' lists them)")
     return len(missing)
 
 
 def status(session: Session, args: argparse.Namespace) -> int:
+    names = _columns(args)
     if args.no_refresh and args.watch is None:
         jobs = _select(session, args)
-        _show(jobs, args, clear=False)
+        _show(jobs, args, names, clear=False)
         _unfetched(session, jobs, session.warn)
         return EXIT_OK
     engine = session.engine(max_in_flight=args.max_in_flight)
     clear = args.watch is not None and is_terminal(sys.stdout) and not args.json
     while True:
-        session.report(engine.progress())
+        if background.ensure(session, engine) is None:  # else the agent keeps the store
+            session.report(engine.progress())
         jobs = _select(session, args)
-        _show(jobs, args, clear)
+        _show(jobs, args, names, clear)
         _unfetched(session, jobs, session.warn)
         if args.watch is None or all(job.state == State.TERMINATED for job in jobs):
             break
@@ -130,17 +184,27 @@ def wait(session: Session, args: argparse.Namespace) -> int:
             print_json([])
         return EXIT_OK
     progress = Progress(sys.stderr)
+    latest = list(current)  # the jobs as the last round left them
 
     def on_round(done: Round, jobs: list[Job]) -> None:
+        latest[:] = jobs
         progress.update(jobs)
         session.report(done)
 
     try:
-        jobs = engine.wait(current, interval=args.interval, on_round=on_round)
+        following = background.ensure(session, engine) is not None
+        jobs = engine.wait(current, interval=args.interval, timeout=args.timeout,
+                           on_round=on_round, drive=not following)
     except KeyboardInterrupt:
         progress.close()
-        session.reattach(current)
+        session.reattach(latest)
         return EXIT_INTERRUPTED
+    except TimeoutError:
+        progress.close()
+        session.reattach(latest, why=f"stopped waiting after --timeout {args.timeout:g} s")
+        if args.json:
+            print_json([job_dict(job) for job in latest])
+        return EXIT_TIMEOUT
     finally:
         progress.close()
     bad = [job for job in jobs if not ok(job)]
