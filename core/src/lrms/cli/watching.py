@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from ..job import Job
 from ..state import State
-from . import background
 from .render import (
     Progress,
     colour_on,
@@ -156,6 +155,8 @@ def status(session: Session, args: argparse.Namespace) -> int:
         _show(jobs, args, names, clear=False)
         _unfetched(session, jobs, session.warn)
         return EXIT_OK
+    from . import background  # not needed by --no-refresh
+
     engine = session.engine(max_in_flight=args.max_in_flight)
     clear = args.watch is not None and is_terminal(sys.stdout) and not args.json
     while True:
@@ -171,6 +172,7 @@ def status(session: Session, args: argparse.Namespace) -> int:
 
 
 def wait(session: Session, args: argparse.Namespace) -> int:
+    from . import background
     engine = session.engine(max_in_flight=args.max_in_flight, retries=args.retries)
     if args.jobids or args.tag is not None:
         current = session.pick(args.jobids, tag=args.tag)
