@@ -274,19 +274,19 @@ class Application:
         }
 
     def to_record(self) -> dict[str, Any]:
-        """:meth:`to_dict` without the fields at their default (``arguments`` and
+        """``to_dict()`` without the fields at their default (``arguments`` and
         ``jobname`` are always there): the compact form the job store keeps."""
         return {name: value for name, value in self.to_dict().items()
                 if name in _ALWAYS or value != _record_defaults()[name]}
 
     @classmethod
     def from_record(cls, data: Mapping[str, Any]) -> Application:
-        """An application from :meth:`to_record` (or :meth:`to_dict`) output written by lrms.
+        """An application from :meth:`to_record` (or ``to_dict()``) output written by lrms.
 
         Trusted: the values were checked when the application was made, so only the
         record's shape is checked again (a mapping of known fields with an argv list of
         strings); a damaged record raises :class:`ValueError`, :class:`TypeError` or
-        :class:`KeyError`.  Use :meth:`from_dict` for data from anywhere else.
+        :class:`KeyError`.  Use ``from_dict()`` for data from anywhere else.
         """
         unknown = data.keys() - _record_defaults().keys()
         if unknown:

@@ -145,11 +145,11 @@ class Job:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Job:
-        """A job from :meth:`to_dict` output; its application is checked as if new."""
+        """A job from ``to_dict()`` output; its application is checked as if new."""
         return cls._from(data, Application.from_dict(data["app"]))
 
     def to_json(self) -> str:
-        """The job as the job store keeps it: :meth:`to_dict` as compact JSON, without
+        """The job as the job store keeps it: ``to_dict()`` as compact JSON, without
         the fields at their default (:meth:`from_json` reads it back)."""
         data = self.to_dict()
         data["app"] = self.app.to_record()
@@ -159,12 +159,12 @@ class Job:
 
     @classmethod
     def from_json(cls, text: str) -> Job:
-        """A job from a record lrms wrote (:meth:`to_json`, or :meth:`to_dict` as JSON).
+        """A job from a record lrms wrote (:meth:`to_json`, or ``to_dict()`` as JSON).
 
         Trusted, as the job store's records are: the application is not checked field by
         field again (:meth:`Application.from_record`), only the record's shape; a
         damaged record raises :class:`ValueError`, :class:`TypeError` or
-        :class:`KeyError`.  Use :meth:`from_dict` for data from anywhere else.
+        :class:`KeyError`.  Use ``from_dict()`` for data from anywhere else.
         """
         data = json.loads(text)
         return cls._from(data, Application.from_record(data["app"]))
