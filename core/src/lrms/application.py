@@ -288,26 +288,15 @@ class Application:
         strings); a damaged record raises :class:`ValueError`, :class:`TypeError` or
         :class:`KeyError`.  Use ``from_dict()`` for data from anywhere else.
         """
-        unknown = data.keys() - _record_defaults().keys()
-        if unknown:
-            raise ValueError(f"unknown application fields: {', '.join(sorted(unknown))}")
-        fields = {**_record_defaults(), **data}
-        argv = fields["arguments"]
-        if type(argv) is not list or not argv or not all(type(a) is str for a in argv):
-            raise TypeError(f"arguments must be a non-empty list of strings, got {argv!r}")
-        fields["arguments"] = tuple(argv)
-        fields["outputs"] = tuple(fields["outputs"])
-        fields["inputs"] = dict(fields["inputs"])
-        fields["environment"] = dict(fields["environment"])
-        fields["email_events"] = tuple(fields["email_events"])
-        fields["extra"] = {str(k): dict(v) for k, v in fields["extra"].items()}
-        fields["after"] = tuple(Dependency.of(d) for d in fields["after"])
-        if fields["requested_memory"] is not None:
-            fields["requested_memory"] = Memory(fields["requested_memory"])
-        if fields["requested_walltime"] is not None:
-            fields["requested_walltime"] = Duration(fields["requested_walltime"])
-        if fields["requested_architecture"] is not None:
-            fields["requested_architecture"] = Arch(fields["requested_architecture"])
+        fields = dict(_decoded_defaults())
+        fields.update(inputs={}, environment={}, extra={})  # each application its own
+        for name, value in data.items():
+            if name not in fields:
+                raise ValueError(f"unknown application field {name!r}")
+            decode = _DECODE.get(name)
+            fields[name] = value if decode is None else decode(value)
+        if fields["arguments"] is None:
+            raise KeyError("arguments")
         app = object.__new__(cls)
         app.__dict__.update(fields)
         return app
@@ -326,11 +315,37 @@ class Application:
 _ALWAYS = frozenset({"arguments", "jobname"})  # in every record, whatever their value
 
 
+def _argv(value: Any) -> tuple[str, ...]:
+    if type(value) is not list or not value or not all(type(a) is str for a in value):
+        raise TypeError(f"arguments must be a non-empty list of strings, got {value!r}")
+    return tuple(value)
+
+
+#: How :meth:`Application.from_record` turns a record's value into the field's (the
+#: other fields are kept as they are).
+_DECODE: dict[str, Callable[[Any], Any]] = {
+    "arguments": _argv, "outputs": tuple, "inputs": dict, "environment": dict,
+    "email_events": tuple, "extra": lambda extra: {str(k): dict(v) for k, v in extra.items()},
+    "after": lambda after: tuple(Dependency.of(d) for d in after),
+    "requested_memory": lambda value: None if value is None else Memory(value),
+    "requested_walltime": lambda value: None if value is None else Duration(value),
+    "requested_architecture": lambda value: None if value is None else Arch(value),
+}
+
+
 @functools.cache
 def _record_defaults() -> dict[str, Any]:
     """Each field's default as :meth:`Application.to_dict` shows it (``arguments`` and
     ``jobname`` have none: every record holds them)."""
     return Application(["-"]).to_dict()
+
+
+@functools.cache
+def _decoded_defaults() -> dict[str, Any]:
+    """Each field's default as an application holds it (``arguments``: None, a record
+    must give it)."""
+    defaults = {field.name: field.default for field in dataclasses.fields(Application)}
+    return {**defaults, "arguments": None, "jobname": None}
 
 
 def _hashable(value: Any) -> Any:

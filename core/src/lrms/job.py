@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .application import Application
@@ -21,6 +21,22 @@ _DEFAULTS: dict[str, Any] = {"backend_data": {}, "attempt": 1, "single": False}
 # Names to members, looked up directly (a record holds thousands of them).
 _STATES = {state.value: state for state in State}
 _REASONS = {reason.value: reason for reason in TerminationReason}
+_NOT_ATTRIBUTES = frozenset({"app", "jobid"})  # record fields decoded apart
+
+
+def _history(value: Any) -> list[tuple[State, float]]:
+    history = [(_STATES[state], float(stamp)) for state, stamp in value]
+    if not history:
+        raise ValueError("a job's history cannot be empty")
+    return history
+
+
+#: How a record's value becomes the job's attribute (the others are kept as they are).
+_DECODE: dict[str, Callable[[Any], Any]] = {
+    "termination_reason": _REASONS.__getitem__, "used_walltime": Duration,
+    "used_cputime": Duration, "max_used_memory": Memory, "backend_data": dict,
+    "history": _history,
+}
 
 
 class Job:
@@ -175,23 +191,11 @@ class Job:
         jobid = data["jobid"]
         if type(jobid) is not str:
             raise TypeError(f"jobid must be a string, got {jobid!r}")
-        get = data.get
-        reason, walltime, cputime, memory = (get("termination_reason"), get("used_walltime"),
-                                             get("used_cputime"), get("max_used_memory"))
         job = cls(app, jobid=jobid)
-        job.__dict__.update(
-            resource=get("resource"), native_id=get("native_id"),
-            sandbox=get("sandbox"), exitcode=get("exitcode"), signal=get("signal"),
-            termination_reason=None if reason is None else _REASONS[reason],
-            status_message=get("status_message"),
-            used_walltime=None if walltime is None else Duration(walltime),
-            used_cputime=None if cputime is None else Duration(cputime),
-            max_used_memory=None if memory is None else Memory(memory),
-            backend_data=dict(get("backend_data") or {}), tag=get("tag"),
-            output_dir=get("output_dir"), attempt=get("attempt") or 1, retry_of=get("retry_of"),
-            replaced_by=get("replaced_by"), fetched=get("fetched"),
-            fetch_error=get("fetch_error"), single=get("single") or False)
-        history = data.get("history")
-        if history:
-            job.history = [(_STATES[state], float(stamp)) for state, stamp in history]
+        attributes = vars(job)
+        for name, value in data.items():
+            if name in _NOT_ATTRIBUTES or name not in attributes or value is None:
+                continue  # an unknown or absent field keeps its default
+            decode = _DECODE.get(name)
+            attributes[name] = value if decode is None else decode(value)
         return job
