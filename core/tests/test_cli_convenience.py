@@ -273,3 +273,24 @@ def test_ctrl_c_tells_running_jobs_from_jobs_not_yet_started(env, tmp_path):
         "lrms: interrupted: 1 job(s) keep running on their resources, 1 not yet started "
         "(they start when 'lrms wait' or 'lrms status' runs next); reattach with",
         f"  lrms wait {first} {second}", f"  lrms status {first} {second}"]
+
+
+def test_ctrl_c_of_run_says_its_job_has_not_started(env, tmp_path):
+    _, go = blocker(env, tmp_path)
+    proc = subprocess.Popen([LRMS, "run", "--", "echo", "later"], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        [line] = stderr_until(proc, "waiting for a free slot")
+        job = line.split()[2].rstrip(":")
+        proc.send_signal(signal.SIGINT)
+        _, rest = proc.communicate(timeout=60)
+    finally:
+        go.touch()
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 130
+    assert rest.splitlines() == [
+        "lrms: interrupted: 1 job(s) not yet started (they start when 'lrms wait' or "
+        "'lrms status' runs next); reattach with",
+        f"  lrms wait {job}", f"  lrms status {job}", f"  lrms fetch {job}", f"  lrms peek {job}"]
+    assert lrms_cli(env, tmp_path, "wait", job).returncode == 0
