@@ -186,3 +186,21 @@ def test_agent_status_start_stop_and_log(env, tmp_path):
     assert "stopped (SIGTERM)" in lrms(env, "agent", "log").stdout
     assert counts(env).get("TERMINATED", 0) == 0  # the jobs were not touched
     lrms(env, "--no-agent", "cancel", "--all-active")
+
+
+def test_ctrl_c_of_run_waiting_for_a_slot_leaves_the_job_to_the_agent(env, tmp_path):
+    busy = sweep(env, tmp_path, 2, 60, "--no-agent")  # both cores taken
+    runs_file = tmp_path / "runs.txt"
+    run = subprocess.Popen([LRMS, "run", "--", "sh", "-c", f'echo "$LRMS_JOB_ID" >> {runs_file}'],
+                           env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    assert run.stderr is not None
+    said = [run.stderr.readline() for _ in range(1)]
+    assert "free slot" in said[0], said
+    run.send_signal(signal.SIGINT)
+    rest = run.communicate(timeout=60)[1]
+    assert run.returncode == 130
+    found = agent.running(env["LRMS_STORE"])
+    assert found is not None
+    assert f"1 job(s) not yet started (the agent (pid {found.pid}) starts them" in rest, rest
+    assert lrms(env, "--no-agent", "cancel", *busy).returncode == 0
+    until(lambda: len(runs(tmp_path)) == 3, "the agent ran the interrupted job")

@@ -205,7 +205,13 @@ class Session:
         ids = [job.jobid for job in jobs]
         shown = ids if len(ids) <= 5 else []
         lines = [f"  {self.command(word, *shown)}" for word in ("wait", "status", *also)]
-        note(f"{why}: {going_on(jobs)}; reattach with", *lines)
+        starter = None
+        if any(job.state == State.NEW for job in jobs) and self._engine is not None:
+            from .background import ensure  # the agent starts them, if it is wanted
+
+            found = ensure(self, self._engine)
+            starter = None if found is None else f"the agent (pid {found.pid})"
+        note(f"{why}: {going_on(jobs, starter)}; reattach with", *lines)
 
 
 #: What becomes of jobs not yet submitted when no lrms process runs rounds (said after
@@ -213,15 +219,17 @@ class Session:
 NOT_STARTED = "they start when 'lrms wait' or 'lrms status' runs next"
 
 
-def going_on(jobs: Sequence[Job]) -> str:
+def going_on(jobs: Sequence[Job], starter: str | None = None) -> str:
     """``3 job(s) keep running on their resources, 5 not yet started (...)``, with the
-    jobs that already ended counted too."""
+    jobs that already ended counted too; ``starter`` names the agent that starts the
+    jobs not yet started (None: none runs)."""
     new = sum(job.state == State.NEW for job in jobs)
     ended = sum(job.state == State.TERMINATED for job in jobs)
     running = len(jobs) - new - ended
     parts = [f"{running} job(s) keep running on their resources"] if running else []
     if new:
-        parts.append(f"{new}{'' if running else ' job(s)'} not yet started ({NOT_STARTED})")
+        when = f"{starter} starts them as slots free" if starter else NOT_STARTED
+        parts.append(f"{new}{'' if running else ' job(s)'} not yet started ({when})")
     if ended or not parts:
         parts.append(f"{ended}{'' if parts else ' job(s)'} already ended")
     return ", ".join(parts)
