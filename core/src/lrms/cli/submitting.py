@@ -155,7 +155,7 @@ POLL = (0.1, 1.0)  # pause between copies of the streams: first, longest (while 
 ROUNDS = (0.1, 5.0)  # pause between scheduler rounds, as Engine.wait
 
 
-def waiting(job: Job) -> str | None:
+def _waiting(job: Job) -> str | None:
     """Why a job is still waiting to be submitted after a round (the engine's note, such
     as ``waiting for a free slot on NAME``); None once it has been submitted."""
     if job.state != State.NEW:
@@ -175,7 +175,7 @@ def _follow(session: Session, engine: Engine, job: Job, streams: Streams) -> Job
             job = engine.get(job.jobid)
             if job.state == State.TERMINATED:
                 return job
-            why = waiting(job)
+            why = _waiting(job)
             if why is not None and why not in said:
                 said.add(why)
                 note(f"job {job.jobid}: {why}")
