@@ -239,9 +239,10 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Cell]], colour: bool) 
 
 
 def print_json(data: Any) -> None:
-    """Indented on a terminal; compact (C-encoded: fast for thousands of jobs) elsewhere."""
+    """Indented on a terminal; compact (C-encoded: fast for thousands of jobs) elsewhere.
+    ``data`` is plain JSON values, never circular: that check is skipped."""
     indent = 2 if is_terminal(sys.stdout) else None
-    sys.stdout.write(json.dumps(data, indent=indent) + "\n")
+    sys.stdout.write(json.dumps(data, indent=indent, check_circular=False) + "\n")
 
 
 # -- progress ----------------------------------------------------------------------------
