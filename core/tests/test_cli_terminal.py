@@ -21,7 +21,7 @@ from lrms.cli import _parser, main
 LRMS = str(Path(sys.executable).parent / "lrms")
 COMMANDS = ["submit", "run", "status", "wait", "cancel", "release", "fetch", "peek", "free",
             "clean",
-            "resubmit", "resources", "backends", "config"]
+            "resubmit", "resources", "backends", "agent", "config"]
 
 
 @pytest.fixture
@@ -147,10 +147,10 @@ def test_colours_only_on_a_terminal_without_no_color(env, tmp_path):
 
 
 def test_wait_draws_a_progress_bar_on_a_terminal(env, tmp_path):
-    for _ in range(2):
-        subprocess.run([LRMS, "submit", "--", "sleep", "0.4"], env=env, cwd=tmp_path,
-                       capture_output=True, timeout=60, check=True)
-    code, shown = in_terminal([LRMS, "wait", "--interval", "0.1"], env, tmp_path)
+    ids = [subprocess.run([LRMS, "submit", "--", "sleep", "0.4"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+           for _ in range(2)]
+    code, shown = in_terminal([LRMS, "wait", "--interval", "0.1", *ids], env, tmp_path)
     assert code == 0, shown
     assert "\r[" in shown and "2/2 done" in shown and "\x1b[K" in shown
     assert "TERMINATED (exit 0)" not in shown  # no per-job lines on a terminal

@@ -95,13 +95,6 @@ class Submission(enum.Enum):
     FAILED = "failed"
 
 
-def failed(job: Job) -> bool:
-    """True for a terminated job that did not exit 0 (a cancelled one is not "failed")."""
-    if job.state != State.TERMINATED or job.termination_reason == TerminationReason.CANCELLED:
-        return False
-    return job.returncode != 0 or job.termination_reason not in (None, TerminationReason.EXITED)
-
-
 def dependency_met(dependency: Dependency, other: Job) -> bool:
     """True if ``other``, a terminated job, ended as ``dependency`` asks (``ok``: exit 0)."""
     return dependency.condition == "any" or (
@@ -274,7 +267,7 @@ class Engine:
                 self._auto_fetch(job, done)
             self._fetch_again(done)
         for job in done.terminated:
-            if failed(job) and job.attempt <= self.retries:
+            if job.failed and job.attempt <= self.retries:
                 done.resubmitted.append(self.resubmit(job))
         self._submit(done)
         done.counts = self.store.counts()
@@ -738,7 +731,7 @@ class Engine:
                      and known.get(j) != State.TERMINATED]
             if ended and self.retries:
                 for job in (self.store.get(jobid) for jobid in ended):
-                    if failed(job) and job.attempt <= self.retries:
+                    if job.failed and job.attempt <= self.retries:
                         ids[ids.index(job.jobid)] = self.resubmit(job).jobid
                 continue
             changed = {j: states[j][0] for j in ids if j in states} != known

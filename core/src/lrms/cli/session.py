@@ -10,9 +10,8 @@ import sqlite3
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..engine import Engine, Round
 from ..errors import (
     BackendNotFound,
     ConfigError,
@@ -27,7 +26,11 @@ from ..state import State
 from ..store import ACTIVE, JobStore, default_store_path
 from .render import terminal_text
 
+if TYPE_CHECKING:
+    from ..engine import Engine, Round
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_RESOURCE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_TIMEOUT = 124  # lrms wait --timeout, as timeout(1)
 
 
 class UsageError(Exception):
@@ -109,6 +112,8 @@ class Session:
                fetch: bool = True, retries: int = 0, arrays: bool = True) -> Engine:
         """The engine over the configuration and the job store."""
         if self._engine is None:
+            from ..engine import Engine
+
             store = self._store if self._store is not None else self.args.store
             self._engine = Engine(self.args.config, store, max_in_flight=max_in_flight,
                                   output_root=output_root, fetch=fetch, retries=retries,

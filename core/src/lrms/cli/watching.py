@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import gc
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ..job import Job
@@ -29,6 +27,7 @@ from .session import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_RESOURCE,
+    EXIT_TIMEOUT,
     EXIT_USAGE,
     Session,
     UsageError,
@@ -41,7 +40,6 @@ if TYPE_CHECKING:
 
 CLEAR = "\x1b[H\x1b[2J"
 #: Exit code of ``lrms wait --timeout`` when it gives up (as timeout(1)); the jobs go on.
-EXIT_TIMEOUT = 124
 #: How many jobs with unfetched outputs are named one by one (the rest are counted).
 NAMED = 5
 
@@ -64,25 +62,7 @@ def _states(values: Sequence[str]) -> tuple[set[State], bool]:
     return states, failed_only
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while thousands of jobs are read: they hold no
-    cycles, and collecting while they are made would only cost time."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def _select(session: Session, args: argparse.Namespace) -> list[Job]:
-    with _collector_paused():
-        return _matching(session, args)
-
-
-def _matching(session: Session, args: argparse.Namespace) -> list[Job]:
     states, failed_only = _states(args.state)
     if args.jobids:
         jobs = session.pick(args.jobids)
