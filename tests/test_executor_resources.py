@@ -129,6 +129,8 @@ def test_map_values_and_exceptions(executor: Executor, tmp_path: Path) -> None:
         assert arrays == {None}
     with pytest.raises(Odd, match="3 is odd") as raised:
         executor.submit(check, 3).result(DEADLINE)
+    base = 10  # a closure in a job named "<lambda>"
+    assert executor.submit(lambda: base + 1).result(DEADLINE) == 11
     assert isinstance(raised.value.__cause__, RemoteTraceback)
     assert "in check" in str(raised.value.__cause__)
     config.close()
