@@ -1,8 +1,9 @@
-"""Python functions as lrms jobs: :class:`Executor`, a :class:`concurrent.futures.Executor`.
+"""Python functions as lrms jobs: ``Executor``, a :class:`concurrent.futures.Executor`.
 
-Each call is one job in the job store, run by :mod:`~lrms.executor.runner` under
-the resource's Python; its future resolves when the job ends, and any process
-can attach to it later by job id (:meth:`Executor.attach`, :func:`result`).
+Each call is one job in the job store, run by the ``lrms.executor.runner`` script
+under the resource's Python; its future resolves when the job ends, and any
+process can attach to it later by job id (``Executor.attach``, ``result``).
+See ``docs/executor.md``.
 """
 
 from __future__ import annotations
