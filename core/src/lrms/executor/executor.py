@@ -39,7 +39,9 @@ def _run_chunk(function: Callable[..., Any]) -> Callable[[list[tuple[Any, ...]]]
 
 class _Shared:
     """What an executor and the executors :meth:`Executor.options` makes share: the
-    configuration, the caller's engine (used under ``lock``) and the driver thread."""
+    configuration, the caller's engine (used under ``lock``, for adding and looking
+    up jobs only: the driver's engine uses the resources and closes them) and the
+    driver thread."""
 
     def __init__(self, config: Config, store: str, python: str, output_root: str,
                  agent_can_run: bool) -> None:
@@ -109,7 +111,7 @@ class Executor(concurrent.futures.Executor):
         try:
             self._check()
         except BaseException:
-            self._shared.engine.close()
+            self._shared.engine.store.close()
             raise
         self._shared.start()
 
@@ -181,8 +183,8 @@ class Executor(concurrent.futures.Executor):
             else:
                 self._shared.hand_over()
             atexit.unregister(self._shared.hand_over)
-            with self._shared.lock:
-                self._shared.engine.close()
+            with self._shared.lock:  # the configuration is the driver's to close
+                self._shared.engine.store.close()
 
     def attach(self, jobid: str) -> JobFuture:
         """The future of the executor call whose job is ``jobid`` (added by any process)."""
