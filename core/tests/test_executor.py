@@ -220,3 +220,10 @@ def test_the_call_file_is_all_that_is_sent(executor, tmp_path):
     job = stored(tmp_path)[0]
     assert sorted(job.app.inputs.values()) == ["lrms-call", "lrms_runner.py"]
     assert Path(job.output_dir, "stdout").exists()
+
+
+def test_after_shutdown_without_waiting_pending_calls_still_resolve(tmp_path):
+    ex = Executor(store=tmp_path / "jobs.db")
+    futures = [ex.submit(square, i) for i in range(3)]
+    ex.shutdown(wait=False)
+    assert [future.result(DEADLINE) for future in futures] == [0, 1, 4]
