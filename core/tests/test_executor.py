@@ -186,6 +186,10 @@ def test_options_give_requests_to_the_jobs(executor):
         executor.options(cores=10_000)
     with pytest.raises(TypeError, match="unknown executor request 'colours'"):
         executor.options(colours=3)
+    wide.shutdown()
+    with pytest.raises(RuntimeError, match="shut down"):
+        wide.submit(square, 1)
+    assert executor.submit(square, 4).result(DEADLINE) == 16  # the parent goes on
 
 
 def test_a_call_outlives_its_process_and_is_reattached_by_job_id(tmp_path):

@@ -105,6 +105,7 @@ class Executor(concurrent.futures.Executor):
         self._resource = resource
         self._requests = application_fields(requests)
         self._futures: set[JobFuture] = set()
+        self._closed = False
         agent_can_run = not isinstance(config, Config) or config.path is not None
         self._shared = _Shared(loaded, path, chosen, root, agent_can_run)
         self._owner = True
@@ -125,7 +126,7 @@ class Executor(concurrent.futures.Executor):
         view = object.__new__(Executor)
         view._resource, view._shared, view._owner = self._resource, self._shared, False
         view._requests = {**self._requests, **application_fields(requests)}
-        view._futures = set()
+        view._futures, view._closed = set(), False
         view._check()
         return view
 
@@ -170,6 +171,8 @@ class Executor(concurrent.futures.Executor):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """No more calls; ``cancel_futures`` cancels the pending ones (and their jobs);
         ``wait`` returns once every call of this executor has resolved."""
+        with self._shared.lock:
+            self._closed = True
         if cancel_futures:
             for future in list(self._futures):
                 future.cancel()
@@ -188,8 +191,8 @@ class Executor(concurrent.futures.Executor):
 
     def attach(self, jobid: str) -> JobFuture:
         """The future of the executor call whose job is ``jobid`` (added by any process)."""
-        self._open()
         with self._shared.lock:
+            self._open()
             job = self._shared.engine.get(jobid)
         if tuple(job.app.arguments[1:3]) != (runner.RUNNER_FILE, runner.CALL_FILE):
             raise ValueError(f"job {job.jobid} is not an executor call")
@@ -200,7 +203,7 @@ class Executor(concurrent.futures.Executor):
     # -- internals ---------------------------------------------------------------------
 
     def _open(self) -> None:
-        if self._shared.closed:
+        if self._closed or self._shared.closed:
             raise RuntimeError("cannot add calls after the executor was shut down")
 
     def _application(self, name: str, call_file: str | None) -> Application:
@@ -224,6 +227,7 @@ class Executor(concurrent.futures.Executor):
             name = str(getattr(function, "__name__", "call"))
             apps.append(self._application(name, path))
         with self._shared.lock:
+            self._open()
             jobs = self._shared.engine.add(apps, resource=self._resource)
         futures = [JobFuture(job.jobid) for job in jobs]
         self._track(futures)
