@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 import lrms
-from lrms.executor import Executor, RemoteTraceback
+from lrms.executor import Executor, JobDied, RemoteTraceback
 
 # The jobs cannot import this test module: send its functions by value (as a user would).
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -43,6 +43,12 @@ def check(x: int) -> int:
     if x % 2:
         raise Odd(f"{x} is odd")
     return x // 2
+
+
+def dies() -> None:
+    sys.stderr.write("going down\n")
+    sys.stderr.flush()
+    os._exit(3)
 
 
 def write_config(tmp_path: Path, name: str, section: dict[str, Any],
@@ -147,12 +153,17 @@ def test_a_module_missing_on_the_resource_is_named(request: pytest.FixtureReques
         ex.submit(lrms.Memory, "1GiB").result(DEADLINE)
 
 
-def test_options_and_cancel_on_slurm(request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    """Requests reach the Slurm job; cancelling a running call's future scancels its job."""
+def test_options_death_and_cancel_on_slurm(request: pytest.FixtureRequest,
+                                           tmp_path: Path) -> None:
+    """Requests reach the Slurm job; a job that died says how, with its stderr's end;
+    cancelling a running call's future scancels its job."""
     config, python = resource("slurm", request, tmp_path)
     with Executor(config, store=tmp_path / "jobs.db", python=python) as ex:
         wide = ex.options(cores=2, walltime="5min")
         assert wide.submit(lambda: os.environ["SLURM_CPUS_PER_TASK"]).result(DEADLINE) == "2"
+        with pytest.raises(JobDied, match=r"on slurm ended \(exited, return code 3\) without a "
+                                          r"result(.|\n)*stderr ends with:\ngoing down"):
+            ex.submit(dies).result(DEADLINE)
         future = ex.submit(time.sleep, 300)
         with lrms.JobStore(tmp_path / "jobs.db") as store:
             deadline = time.monotonic() + DEADLINE
