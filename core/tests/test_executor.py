@@ -223,6 +223,7 @@ def test_the_call_file_is_all_that_is_sent(executor, tmp_path):
     executor.submit(square, 3).result(DEADLINE)
     job = stored(tmp_path)[0]
     assert sorted(job.app.inputs.values()) == ["lrms-call", "lrms_runner.py"]
+    assert job.tag == "executor" and job.app.jobname == "square"
     assert Path(job.output_dir, "stdout").exists()
 
 

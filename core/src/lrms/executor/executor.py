@@ -81,7 +81,8 @@ class Executor(concurrent.futures.Executor):
     interpreter on the built-in local resource, else ``python3``); it needs
     cloudpickle and the modules the calls use, and the caller's minor version.
     ``output_root`` holds each job's result folder (default: ``executor`` next to
-    the store).  Calls still pending when the process exits (or after
+    the store); ``tag`` labels the calls' jobs in the store (``lrms status --tag``,
+    ``lrms clean --tag``).  Calls still pending when the process exits (or after
     ``shutdown(wait=False)``) are left to the store's agent, started if needed
     (not for a :class:`~lrms.Config` made without a file: the agent could not load it).
     """
@@ -94,6 +95,7 @@ class Executor(concurrent.futures.Executor):
         *,
         python: str | None = None,
         output_root: str | os.PathLike[str] | None = None,
+        tag: str | None = "executor",
         **requests: Any,
     ) -> None:
         loaded = config if isinstance(config, Config) else load_config(config)
@@ -102,7 +104,7 @@ class Executor(concurrent.futures.Executor):
         root = os.path.abspath(os.fspath(output_root) if output_root is not None
                                else os.path.join(os.path.dirname(path), "executor"))
         chosen = python or (sys.executable if loaded.path is None else "python3")
-        self._resource = resource
+        self._resource, self._tag = resource, tag
         self._requests = application_fields(requests)
         self._futures: set[JobFuture] = set()
         self._closed = False
@@ -125,6 +127,7 @@ class Executor(concurrent.futures.Executor):
         sharing this one's jobs thread; its ``shutdown`` waits for its own calls only."""
         view = object.__new__(Executor)
         view._resource, view._shared, view._owner = self._resource, self._shared, False
+        view._tag = self._tag
         view._requests = {**self._requests, **application_fields(requests)}
         view._futures, view._closed = set(), False
         view._check()
@@ -228,7 +231,7 @@ class Executor(concurrent.futures.Executor):
             apps.append(self._application(name, path))
         with self._shared.lock:
             self._open()
-            jobs = self._shared.engine.add(apps, resource=self._resource)
+            jobs = self._shared.engine.add(apps, resource=self._resource, tag=self._tag)
         futures = [JobFuture(job.jobid) for job in jobs]
         self._track(futures)
         return futures
