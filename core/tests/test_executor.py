@@ -186,6 +186,8 @@ def test_options_give_requests_to_the_jobs(executor):
         executor.options(cores=10_000)
     with pytest.raises(TypeError, match="unknown executor request 'colours'"):
         executor.options(colours=3)
+    with pytest.raises(TypeError, match="workdir cannot be requested"):
+        executor.options(workdir="/tmp")
     wide.shutdown()
     with pytest.raises(RuntimeError, match="shut down"):
         wide.submit(square, 1)
