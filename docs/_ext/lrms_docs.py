@@ -131,6 +131,7 @@ API_GROUPS = (
                                       "lrms.store.*")),
     ApiGroup("Configuration", ("lrms.config", "lrms.load_config", "lrms.Config",
                                "lrms.Option")),
+    ApiGroup("Executor", ("lrms.executor.*",)),
     ApiGroup("Errors", ("lrms.errors.*",)),
     ApiGroup("Plugins and backends", ("lrms.API_VERSION", "lrms.hookimpl", "lrms.register",
                                       "lrms.unregister", "lrms.Backend", "lrms.SandboxBackend",

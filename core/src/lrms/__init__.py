@@ -43,6 +43,15 @@ if TYPE_CHECKING:
         TransportError,
         UnknownJob,
     )
+    from .executor import (
+        Executor,
+        ExecutorError,
+        JobDied,
+        JobFuture,
+        PythonMismatch,
+        RemoteTraceback,
+        result,
+    )
     from .hookspecs import API_VERSION, hookimpl
     from .job import Job
     from .options import Option
@@ -99,6 +108,13 @@ _MODULES = {
     "load_config": "config",
     "register": "plugins",
     "unregister": "plugins",
+    "Executor": "executor",
+    "ExecutorError": "executor",
+    "JobDied": "executor",
+    "JobFuture": "executor",
+    "PythonMismatch": "executor",
+    "RemoteTraceback": "executor",
+    "result": "executor",
 }
 
 __all__ = [
@@ -118,14 +134,20 @@ __all__ = [
     "Dependency",
     "Duration",
     "Engine",
+    "Executor",
+    "ExecutorError",
     "HostKeyError",
     "InvalidJobState",
     "Job",
+    "JobDied",
+    "JobFuture",
     "JobStore",
     "LRMSError",
     "LimitExceeded",
     "Memory",
     "Option",
+    "PythonMismatch",
+    "RemoteTraceback",
     "ResourceFull",
     "ResourceStatus",
     "Round",
@@ -142,6 +164,7 @@ __all__ = [
     "list_backends",
     "load_config",
     "register",
+    "result",
     "unregister",
 ]
 

@@ -266,7 +266,7 @@ def _loop(engine: Engine, linger: float) -> None:
             log.info("agent %d: no active job for %.0f s; exiting", os.getpid(), linger)
             return
         urgent = frozenset()
-        deadline = time.monotonic() + _next_poll(engine, active)
+        deadline = time.monotonic() + next_poll(engine, active)
         while not urgent and time.monotonic() < deadline:
             urgent = engine.pause(min(TICK, max(0.0, deadline - time.monotonic())))
             now = engine.store.version()
@@ -275,7 +275,7 @@ def _loop(engine: Engine, linger: float) -> None:
                 break
 
 
-def _next_poll(engine: Engine, active: int) -> float:
+def next_poll(engine: Engine, active: int) -> float:
     """Seconds until a round is worth running: the earliest poll due of a resource
     with active jobs (at most a minute), a moment when nothing is active."""
     if not active:

@@ -41,6 +41,9 @@ CORE_OPTIONS = (
            help="Architectures offered, e.g. [x86_64]."),
     Option("max_gpus_per_job", "integer", 0,
            "GPUs one job may request in all (0: the resource has no GPUs)."),
+    Option("python", "string", None,
+           "Python 3 on the resource: runs lrms.Executor calls (default python3; on the "
+           "built-in localhost, the caller's own) and, over SSH, the shellcmd job wrapper."),
     Option("poll_interval", "duration", None,
            "Time between status queries of this resource, shared by every process using "
            "one job store (e.g. 30s; 0: every round). Default: the backend's (15 s for "

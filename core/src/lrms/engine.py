@@ -776,7 +776,7 @@ class Engine:
                 os.close(fd)
 
     def start_agent(self) -> agent_module.AgentInfo:
-        """Start the store's agent (:mod:`lrms.agent`) unless one runs; return it.  It
+        """Start the store's agent (``lrms.agent``) unless one runs; return it.  It
         runs rounds with this engine's configuration, ``max_in_flight`` (one value for
         every resource) and ``retries`` until no job is active, then exits."""
         from . import agent

@@ -86,6 +86,7 @@ class LRMS:
         port: int | None = None,
         max_gpus_per_job: int = 0,
         poll_interval: Duration | str | float | None = None,
+        python: str | None = None,
         **extra_args: Any,
     ) -> None:
         if isinstance(architecture, (str, Arch)):
@@ -115,6 +116,7 @@ class LRMS:
         self._poll_interval = None if poll_interval is None else Duration(poll_interval)
         if self._poll_interval is not None and self._poll_interval.seconds < 0:
             raise ValueError(f"resource {name}: poll_interval must not be negative")
+        self._python = python
         self._auth = auth
         self._frontend = frontend
         self._port = port
@@ -207,6 +209,12 @@ class LRMS:
         if self._poll_interval is not None:
             return self._poll_interval.seconds
         return float(getattr(self.backend, "poll_interval", 10.0))
+
+    @property
+    def python(self) -> str | None:
+        """The ``python`` setting: Python 3 on the resource (None: not set, the user of
+        it chooses a default)."""
+        return self._python
 
     @property
     def template_fields(self) -> frozenset[str]:

@@ -11,8 +11,10 @@ import pytest
 import lrms
 from lrms import Application, Job, State, TerminationReason
 
+# LRMS_NO_AGENT is the test harness's own (conftest.py), inherited by every job.
 ENV_DUMP = ("import json, os; json.dump({k: v for k, v in os.environ.items() "
-            "if k.startswith('LRMS_') or k == 'OMP_NUM_THREADS'}, open('env.json', 'w'))")
+            "if (k.startswith('LRMS_') and k != 'LRMS_NO_AGENT') or k == 'OMP_NUM_THREADS'}, "
+            "open('env.json', 'w'))")
 
 
 @pytest.fixture

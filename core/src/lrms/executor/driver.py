@@ -56,7 +56,7 @@ def drive(engine: Engine, urgent: frozenset[str], agent_runs: bool) -> float:
     for error in done.errors:
         log.warning("%s", error)
     # the agent's own pacing (to be made public in lrms.agent: see docs/design.md)
-    return agent._next_poll(engine, sum(engine.store.active_by_resource().values()))
+    return agent.next_poll(engine, sum(engine.store.active_by_resource().values()))
 
 
 def settle(future: JobFuture, job: Job) -> None:

@@ -67,6 +67,11 @@ class _Shared:
                             "'lrms wait'", self.store, exc)
 
 
+def _configured_python(config: Config, resource: str | None) -> str | None:
+    """The ``python`` setting of ``resource`` (else of the first configured one)."""
+    return config.resource(resource or config.resource_names[0]).python
+
+
 class Executor(concurrent.futures.Executor):
     """Runs Python calls as lrms jobs on a resource; each call's future outlives the process.
 
@@ -77,8 +82,9 @@ class Executor(concurrent.futures.Executor):
     ``requests`` are the jobs' requests: ``cores``, ``gpus``, ``memory``,
     ``walltime``, ``architecture`` or any template field of
     :class:`~lrms.Application` (``account``, ``qos``, ``nodes``, ``extra``...).
-    ``python`` is the Python the resource runs the calls with (default: this
-    interpreter on the built-in local resource, else ``python3``); it needs
+    ``python`` is the Python the resource runs the calls with (default: the
+    resource's ``python`` setting, else this interpreter on the built-in local
+    resource, else ``python3``); it needs
     cloudpickle and the modules the calls use, and the caller's minor version.
     ``output_root`` holds each job's result folder (default: ``executor`` next to
     the store); ``tag`` labels the calls' jobs in the store (``lrms status --tag``,
@@ -103,7 +109,8 @@ class Executor(concurrent.futures.Executor):
                 if store is None else os.path.abspath(os.fspath(store)))
         root = os.path.abspath(os.fspath(output_root) if output_root is not None
                                else os.path.join(os.path.dirname(path), "executor"))
-        chosen = python or (sys.executable if loaded.path is None else "python3")
+        chosen = python or _configured_python(loaded, resource) or (
+            sys.executable if loaded.path is None else "python3")
         self._resource, self._tag = resource, tag
         self._requests = application_fields(requests)
         self._futures: set[JobFuture] = set()

@@ -62,8 +62,6 @@ class ShellcmdBackend(SandboxBackend):
     name = "shellcmd"
     options: ClassVar[Sequence[Option]] = (
         *SandboxBackend.options,
-        Option("python", "string", "python3",
-               "Python 3.8+ on the host that runs the job wrapper (used over SSH only)."),
         Option("grace", "positive integer", 5,
                "Seconds between SIGTERM and SIGKILL when a job is cancelled or over walltime."),
     )
@@ -90,7 +88,7 @@ class ShellcmdBackend(SandboxBackend):
         return self._remote_wrapper
 
     def _remote(self, command: str, *args: str) -> Any:
-        python = str(self.resource.options.get("python") or "python3")
+        python = self.resource.python or "python3"  # the core's setting (3.8+)
         result = self.transport.check([python, "-I", "-S", self._wrapper_path(), command, *args])
         try:
             return json.loads(result.stdout)
