@@ -502,6 +502,9 @@ class Engine:
                     done.submitted.append(job)
             else:
                 self._submit_array(batch, self.resource(name), done)
+        for name in sorted({job.resource for job in done.submitted if job.resource}):
+            # just submitted, their state is known: this counts as the resource's poll
+            self.store.claim_poll(name, 0.0)
 
     def _backing_off(self) -> set[str]:
         """The resources not to submit to now: their queries back off after failures."""
