@@ -139,7 +139,7 @@ def test_kill_9_while_submitting_loses_and_duplicates_no_job(slurm, env, tmp_pat
     config = tmp_path / "site.yaml"
     config.write_text(
         "resources:\n  cluster:\n    backend: slurm\n"
-        f"    partition: {slurm['LRMS_SLURM_PARTITION']}\n    poll_interval: 1s\n"
+        f"    partition: {slurm['LRMS_SLURM_PARTITION']}\n    poll_interval: 0\n"
         f"    spool: {spool}\n"
         "    max_cores: 2\n    max_cores_per_job: 1\n    max_memory_per_core: 1GiB\n"
         "    max_walltime: 1h\n    architecture: [x86_64]\n")
@@ -199,7 +199,7 @@ def test_kill_9_while_submitting_arrays_duplicates_no_array(slurm, env, tmp_path
     config.write_text(
         "resources:\n  cluster:\n    backend: slurm\n"
         f"    sbatch_command: {slow}\n"
-        f"    partition: {slurm['LRMS_SLURM_PARTITION']}\n    poll_interval: 1s\n"
+        f"    partition: {slurm['LRMS_SLURM_PARTITION']}\n    poll_interval: 0\n"
         f"    spool: {spool}\n"
         "    max_cores: 2\n    max_cores_per_job: 1\n    max_memory_per_core: 1GiB\n"
         "    max_walltime: 1h\n    architecture: [x86_64]\n")

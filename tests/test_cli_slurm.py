@@ -34,7 +34,7 @@ class Result(NamedTuple):
 def slurm_config(path: Path, slurm: dict[str, str], spool: Path) -> str:
     path.write_text(
         "resources:\n  cluster:\n    backend: slurm\n"
-        f"    partition: {slurm['LRMS_SLURM_PARTITION']}\n    poll_interval: 1s\n"
+        f"    partition: {slurm['LRMS_SLURM_PARTITION']}\n    poll_interval: 0\n"
         f"    spool: {spool}\n"
         "    max_cores: 2\n    max_cores_per_job: 1\n    max_memory_per_core: 1GiB\n"
         "    max_walltime: 1h\n    architecture: [x86_64]\n    max_gpus_per_job: 2\n")

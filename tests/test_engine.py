@@ -250,7 +250,7 @@ def test_killed_submission_is_recovered_on_shellcmd(tmp_path):
 def test_killed_submission_is_recovered_on_slurm(slurm, tmp_path):
     config = write_config(tmp_path, {"cluster": {
         "backend": "slurm", "partition": slurm["LRMS_SLURM_PARTITION"],
-        "poll_interval": "1s"}})
+        "poll_interval": 0}})
     sandboxes = check_recovery(config, str(tmp_path / "jobs.db"), str(tmp_path / "out"),
                                "cluster")
     count = Path(sandboxes[0]).parent / "count"
@@ -270,7 +270,7 @@ def test_killed_submission_is_recovered_on_slurm(slurm, tmp_path):
 def test_engine_on_slurm_with_retries_and_fetch(slurm, tmp_path, recorder):
     config = write_config(tmp_path, {"cluster": {
         "backend": "slurm", "partition": slurm["LRMS_SLURM_PARTITION"],
-        "poll_interval": "1s"}})
+        "poll_interval": 0}})
     with lrms.Engine(config, tmp_path / "jobs.db", retries=1,
                      output_root=tmp_path / "out") as engine:
         jobs = engine.add([sh(f"echo {i} > r.txt; exit {i}", outputs=["r.txt"])

@@ -39,7 +39,7 @@ def shared() -> Iterator[Path]:
 def slurm_config(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     slurm = request.getfixturevalue("slurm")
     return (f"resources:\n  here:\n    backend: slurm\n"
-            f"    partition: {slurm['LRMS_SLURM_PARTITION']}\n    poll_interval: 1s\n"
+            f"    partition: {slurm['LRMS_SLURM_PARTITION']}\n    poll_interval: 0\n"
             f"    spool: {tmp_path}/spool\n"
             + LIMITS)
 

@@ -271,7 +271,8 @@ def engine_on(tmp_path, backend, **options):
     engine = lrms.Engine(str(config), tmp_path / "jobs.db", output_root=tmp_path / "out",
                          **options)
     engine.config._built["tiny"] = lrms.LRMS(
-        "tiny", ["x86_64"], 2, 2, "1GiB", "1h", backend=backend, spool=str(tmp_path / "spool"))
+        "tiny", ["x86_64"], 2, 2, "1GiB", "1h", backend=backend, spool=str(tmp_path / "spool"),
+        poll_interval=0)  # asked in every round
     return engine
 
 

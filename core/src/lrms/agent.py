@@ -277,7 +277,9 @@ def _loop(engine: Engine, linger: float) -> None:
 
 def next_poll(engine: Engine, active: int) -> float:
     """Seconds until a round is worth running: the earliest poll due of a resource
-    with active jobs (at most a minute), a moment when nothing is active."""
+    with active jobs (at least ``TICK``: a resource asked every round, such as local
+    shellcmd, wakes the agent through its watched jobs instead; at most a minute),
+    a moment when nothing is active."""
     if not active:
         return 1.0
     now = time.time()
@@ -288,7 +290,7 @@ def next_poll(engine: Engine, active: int) -> float:
         interval = engine.resource(name).poll_interval \
             if name in engine.config.resource_names else 60.0
         waits.append(0.0 if poll is None else max(poll.retry_at, poll.at + interval) - now)
-    return max(0.0, min([60.0, *waits]))
+    return max(TICK, min([60.0, *waits]))
 
 
 def _counts(counts: dict[str, int]) -> str:

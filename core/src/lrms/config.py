@@ -47,8 +47,7 @@ CORE_OPTIONS = (
     Option("poll_interval", "duration", None,
            "Time between status queries of this resource, shared by every process using "
            "one job store (e.g. 30s; 0: every round). Default: the backend's (15 s for "
-           "batch schedulers, 1 s for shellcmd, whose local jobs also wake the agent at "
-           "once)."),
+           "batch schedulers; shellcmd: every round locally, 1 s over SSH)."),
 )
 SSH_AUTH_OPTIONS = (
     Option("type", "string", required=True, help="Kind of credentials.", choices=("ssh", "none")),

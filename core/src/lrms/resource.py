@@ -208,7 +208,8 @@ class LRMS:
         using a job store: the ``poll_interval`` setting, else the backend's default."""
         if self._poll_interval is not None:
             return self._poll_interval.seconds
-        return float(getattr(self.backend, "poll_interval", 10.0))
+        default = getattr(self.backend, "default_poll_interval", None)
+        return float(default() if default else getattr(self.backend, "poll_interval", 10.0))
 
     @property
     def python(self) -> str | None:

@@ -47,7 +47,8 @@ class Backend:
     Engine: only ``any``; the engine holds the other dependencies);
     ``poll_interval`` the default seconds between status queries of one
     resource, shared by every process using a job store (a resource's
-    ``poll_interval`` setting overrides it).
+    ``poll_interval`` setting overrides it; :meth:`default_poll_interval` may
+    refine it per resource).
     """
 
     name: ClassVar[str] = ""
@@ -65,6 +66,10 @@ class Backend:
     @property
     def transport(self) -> Transport:
         return self.resource.transport
+
+    def default_poll_interval(self) -> float:
+        """Seconds between status queries when the resource sets none: ``poll_interval``."""
+        return float(self.poll_interval)
 
     @property
     def login_user(self) -> str:

@@ -530,6 +530,8 @@ class JobStore:
         never the back-off): the states in the store are then fresh enough.
         """
         now = time.time()
+        if interval <= 0:  # asked in every round: only a back-off stops it (nothing written)
+            return now >= self.poll(resource).retry_at
         with self.transaction() as db:
             rows = db.execute("SELECT value FROM meta WHERE key = ?",
                               (_POLL_KEY + resource,)).fetchall()
@@ -545,6 +547,10 @@ class JobStore:
         """Record how the claimed query of ``resource`` went: an ``error`` makes the
         next query wait, doubling with each failure in a row (from ``interval``, at
         least 5 s, at most 10 minutes); success ends the back-off."""
+        if error is None:
+            poll = self.poll(resource)
+            if not (poll.failures or poll.error):
+                return poll  # nothing to clear: no write
         with self.transaction() as db:
             rows = db.execute("SELECT value FROM meta WHERE key = ?",
                               (_POLL_KEY + resource,)).fetchall()

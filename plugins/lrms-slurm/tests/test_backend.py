@@ -612,6 +612,10 @@ def test_array_tasks_are_jobs_of_their_own(cluster: lrms.LRMS, tmp_path: Path) -
     for job in jobs:
         job.state = State.SUBMITTED
     wait(cluster, jobs[:1], State.RUNNING)
+    started = time.monotonic() + 30  # running, and its script has written out.txt
+    while not os.path.exists(os.path.join(jobs[0].sandbox or "", "out.txt")):
+        assert time.monotonic() < started, "task 0 never wrote out.txt"
+        time.sleep(0.05)
     cluster.cancel_job(jobs[0])
     assert recording.commands[-1] == ["scancel", f"{array}_0"]
     deadline = time.monotonic() + 90

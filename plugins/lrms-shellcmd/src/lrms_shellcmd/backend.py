@@ -66,7 +66,7 @@ class ShellcmdBackend(SandboxBackend):
                "Seconds between SIGTERM and SIGKILL when a job is cancelled or over walltime."),
     )
 
-    #: Reading a job's files is cheap; local jobs also wake a waiting agent at once.
+    #: Over SSH: one status command per second for every process using a store.
     poll_interval: ClassVar[float] = 1.0
 
     def __init__(self, resource: Any) -> None:
@@ -189,6 +189,11 @@ class ShellcmdBackend(SandboxBackend):
                 max_memory=None if rss is None else Memory(int(rss) * 1024))
             job.status_message = record.get("error")
         return state
+
+    def default_poll_interval(self) -> float:
+        """Locally, reading a job's files costs next to nothing: every round reads them
+        (and ending jobs wake a waiting agent at once); over SSH, ``poll_interval``."""
+        return 0.0 if self.transport.is_local else float(self.poll_interval)
 
     @hookimpl
     def watch_jobs(self, jobs: Sequence[Job]) -> list[int]:
