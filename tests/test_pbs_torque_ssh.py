@@ -129,11 +129,11 @@ def test_template_hold_release_and_dependency_over_ssh(resource):
 
 def test_array_over_ssh(resource, torque, sshd, ssh_auth):
     """An array of two subjobs through SSH as lrmstest (``qsub -t 0-1`` on the wrappers).
-    The wrappers have no qmgr: without the max_array_size option, submit_jobs says so
-    before anything is sent."""
+    The wrappers have no qmgr: without the max_array_size option, submit_jobs refuses the
+    jobs (not a transient failure the engine would retry) before anything is sent."""
     apps = [Application(["sh", "-c", 'echo "$LRMS_TASK_INDEX $(id -un)"'],
                         requested_walltime="5min") for _ in range(2)]
-    with pytest.raises(lrms.CommandFailed, match=r"qmgr .*set the max_array_size option"):
+    with pytest.raises(lrms.SubmissionRefused, match=r"qmgr .*set the max_array_size option"):
         resource.submit_jobs(apps, [Job(app) for app in apps])
     commands = {f"{name}_command": f"{torque}/{name}" for name in ("qsub", "qstat", "qdel")}
     res = lrms.LRMS("torque-ssh", ["x86_64"], 2, 1, "1GiB", "1h", ssh_auth, backend="pbs",

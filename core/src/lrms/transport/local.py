@@ -35,6 +35,11 @@ class LocalTransport(Transport):
         except subprocess.TimeoutExpired as exc:
             raise TransportError(
                 f"{argv[0]} did not finish within {timeout} s on localhost") from exc
+        except (FileNotFoundError, PermissionError) as exc:
+            # as a shell (and so a command over SSH) says it: exit 127 or 126
+            code = 127 if isinstance(exc, FileNotFoundError) else 126
+            why = "command not found" if code == 127 else exc.strerror
+            return CommandResult(tuple(argv), code, b"", f"{argv[0]}: {why}\n".encode())
         except OSError as exc:
             raise TransportError(f"cannot run {argv[0]} on localhost: {exc.strerror}") from exc
         return CommandResult(tuple(argv), done.returncode, done.stdout, done.stderr)

@@ -29,6 +29,7 @@ from lrms import (
     Job,
     LRMSError,
     ResourceStatus,
+    SubmissionRefused,
 )
 from lrms.batch import CONTROL, QSUB_UTC, BatchBackend, Search, Submission, command_options
 from lrms.hookspecs import hookimpl
@@ -205,9 +206,10 @@ class PbsBackend(BatchBackend):
         no limit), read once."""
         if self._max_array_size is None:
             result = self.transport.run([self.command("qmgr"), "-c", "print server"])
-            if result.returncode != 0:
-                raise self.failed(result, said=(result.error_text or result.text.strip())
-                                  + " (set the max_array_size option instead)")
+            if result.returncode != 0:  # not transient: the jobs are refused, not retried
+                raise SubmissionRefused(str(self.failed(
+                    result, said=(result.error_text or result.text.strip())
+                    + " (set the max_array_size option instead)")))
             self._max_array_size = max_array_size(result.text, self.flavour)
         return self._max_array_size
 
