@@ -204,3 +204,22 @@ def test_ctrl_c_of_run_waiting_for_a_slot_leaves_the_job_to_the_agent(env, tmp_p
     assert f"1 job(s) not yet started (the agent (pid {found.pid}) starts them" in rest, rest
     assert lrms(env, "--no-agent", "cancel", *busy).returncode == 0
     until(lambda: len(runs(tmp_path)) == 3, "the agent ran the interrupted job")
+
+
+def test_an_agent_that_stops_as_jobs_are_added_hands_them_to_the_next(env, tmp_path, monkeypatch):
+    """The race of an idle agent exiting while ``lrms submit`` still saw it running: after
+    letting go of its lock, it compares the store with its last round's and starts the
+    next agent if jobs came meanwhile (and only then)."""
+    for name in ("LRMS_STORE", "LRMS_CONFIG", "XDG_STATE_HOME"):
+        monkeypatch.setenv(name, env[name])
+    monkeypatch.delenv("LRMS_NO_AGENT")
+    sweep(env, tmp_path, 3, 0.1, "--no-agent")  # the submit's round starts two
+    with JobStore(env["LRMS_STORE"]) as store:
+        unchanged = store.fingerprint()
+    agent._hand_over(env["LRMS_STORE"], env["LRMS_CONFIG"], unchanged, max_in_flight=None,
+                     retries=0)
+    assert agent.running(env["LRMS_STORE"]) is None  # nothing new since its last round
+    agent._hand_over(env["LRMS_STORE"], env["LRMS_CONFIG"], (0, 0.0), max_in_flight=None,
+                     retries=0)
+    assert agent.running(env["LRMS_STORE"]) is not None
+    until(lambda: counts(env) == {"TERMINATED": 3}, "the next agent ran the job left")

@@ -218,9 +218,10 @@ def serve(store: str, config: str | None, *, max_in_flight: int | None = None,
     log.info("agent %d started for job store %s (configuration: %s)", os.getpid(),
              os.path.abspath(store), config or "built-in")
     engine = None
+    last: tuple[int, float] | None = None
     try:
         engine = Engine(config, store, max_in_flight=max_in_flight or 100, retries=retries)
-        _loop(engine, engine.config.agent["linger"].seconds if linger is None else linger)
+        last = _loop(engine, engine.config.agent["linger"].seconds if linger is None else linger)
     except _Stop as why:
         log.info("agent %d stopped (%s); jobs keep running", os.getpid(), why)
     except LRMSError as exc:
@@ -231,20 +232,40 @@ def serve(store: str, config: str | None, *, max_in_flight: int | None = None,
         if engine is not None:
             engine.close()
         os.close(lock)
+    if last is not None:
+        _hand_over(store, config, last, max_in_flight=max_in_flight, retries=retries)
     return 0
 
 
-def _loop(engine: Engine, linger: float) -> None:
+def _hand_over(store: str, config: str | None, last: tuple[int, float], *,
+               max_in_flight: int | None, retries: int) -> None:
+    """After an idle agent let go of its lock: if the store changed since its last round
+    (a submission that saw this agent still running), start the next agent."""
+    from .store import JobStore
+
+    with JobStore(store) as jobs:
+        if jobs.fingerprint() == last or not jobs.counts().get("NEW"):
+            return
+    log.info("agent %d: jobs were added as it stopped; starting the next agent", os.getpid())
+    try:
+        start(store, config, max_in_flight=max_in_flight, retries=retries)
+    except OSError as exc:
+        log.error("agent %d: %s", os.getpid(), exc)
+
+
+def _loop(engine: Engine, linger: float) -> tuple[int, float]:
     """Rounds, each after a wake-up: a local job ended, another process changed the
     store, or the next poll is due; until nothing is active and nothing was
-    submitted for ``linger`` seconds."""
+    submitted for ``linger`` seconds, and nobody changed the store meanwhile.
+    Returns the store's fingerprint as of the last round."""
     from .engine import Round
 
     urgent: frozenset[str] = frozenset()
     progressed = logged = time.monotonic()
-    version = engine.store.version()
     tally = Round()
     while True:
+        version = engine.store.version()
+        mark = engine.store.fingerprint()
         done = engine.progress(urgent)
         for text in done.errors:
             log.warning("%s", text)
@@ -262,9 +283,9 @@ def _loop(engine: Engine, linger: float) -> None:
                      len(tally.submitted), len(tally.terminated), len(tally.fetched),
                      len(tally.unfetched), _counts(done.counts))
             tally, logged = Round(), time.monotonic()
-        if idle:
+        if idle and engine.store.version() == version:  # else another round first
             log.info("agent %d: no active job for %.0f s; exiting", os.getpid(), linger)
-            return
+            return mark
         urgent = frozenset()
         deadline = time.monotonic() + next_poll(engine, active)
         while not urgent and time.monotonic() < deadline:

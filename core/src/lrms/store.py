@@ -495,6 +495,11 @@ class JobStore:
                     continue  # an unreadable row: reported when the job is read
         return found
 
+    def fingerprint(self) -> tuple[int, float]:
+        """The newest row and the latest change (comparable across connections)."""
+        row = self._query("SELECT coalesce(max(seq), 0), coalesce(max(updated), 0) FROM jobs")
+        return int(row[0][0]), float(row[0][1])
+
     def version(self) -> int:
         """A number that changes whenever another connection commits a change."""
         return int(self._query("PRAGMA data_version")[0][0])
