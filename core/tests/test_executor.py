@@ -234,3 +234,21 @@ def test_after_shutdown_without_waiting_pending_calls_still_resolve(tmp_path):
     futures = [ex.submit(square, i) for i in range(3)]
     ex.shutdown(wait=False)
     assert [future.result(DEADLINE) for future in futures] == [0, 1, 4]
+
+
+def test_the_guide_s_first_example_runs_as_pasted(tmp_path):
+    """docs/executor.md's opening example, as a script in a fresh directory (own store,
+    the built-in local resource; the agent off as in every test)."""
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "executor.md").read_text()
+    example = guide.split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "example.py").write_text(example)
+    env = {k: v for k, v in os.environ.items() if k not in ("LRMS_CONFIG",)}
+    env.update(LRMS_STORE=str(tmp_path / "jobs.db"), HOME=str(tmp_path),
+               XDG_CONFIG_HOME=str(tmp_path / "config"))
+    done = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.splitlines()
+    assert 0 < float(first) < 10  # a sum of 10 random numbers in [0, 1)
+    values = second.strip("[]").split(", ")
+    assert len(values) == 5 and all(0 < float(v) < 1000 for v in values)
