@@ -575,3 +575,23 @@ def test_bounds_with_either_parser(yaml_parser, text, line, problem):
 def test_merge_keys_with_either_parser(yaml_parser):
     data = yaml_parser(MERGES, "c.yaml")["resources"]
     assert data["tiny"]["max_cores"] == 1 and data["tiny"].key_lines["max_cores"] == 11
+
+
+def test_the_agent_section_example_in_the_docs_loads(tmp_path):
+    config = lrms.load_config(write(tmp_path, docs_example("## Agent keys")))
+    try:
+        assert config.agent == {"enabled": True, "linger": Duration("1min")}
+        assert config.resource("localhost").poll_interval == 0.0  # local shellcmd: every round
+    finally:
+        config.close()
+
+
+def test_agent_and_poll_interval_mistakes_name_file_line_and_key(tmp_path):
+    for text, where, problem in (
+            ("agent: yes\n" + BASE, "agent", "must be a mapping"),
+            ("agent:\n  enabled: maybe\n" + BASE, "agent.enabled", "expected true or false"),
+            ("agent:\n  linger: soon\n" + BASE, "agent.linger", "soon"),
+            (BASE + "    poll_interval: often\n", "resources.localhost.poll_interval", "often")):
+        with pytest.raises(lrms.ConfigError) as caught:
+            lrms.load_config(write(tmp_path, text))
+        assert f": {where}: " in str(caught.value) and problem in str(caught.value)
