@@ -223,3 +223,15 @@ def test_an_agent_that_stops_as_jobs_are_added_hands_them_to_the_next(env, tmp_p
                      retries=0)
     assert agent.running(env["LRMS_STORE"]) is not None
     until(lambda: counts(env) == {"TERMINATED": 3}, "the next agent ran the job left")
+
+
+def test_any_command_that_opens_the_engine_restarts_a_dead_agent(env, tmp_path):
+    sweep(env, tmp_path, 6, 0.5)
+    first = agent.running(env["LRMS_STORE"])
+    assert first is not None
+    os.kill(first.pid, signal.SIGKILL)
+    until(lambda: agent.running(env["LRMS_STORE"]) is None, "the lock was released")
+    assert lrms(env, "resources").returncode == 0  # not a command about these jobs
+    second = agent.running(env["LRMS_STORE"])
+    assert second is not None and second.pid != first.pid
+    until(lambda: counts(env) == {"TERMINATED": 6}, "the restarted agent ran the rest")

@@ -37,7 +37,8 @@ def ensure(session: Session, engine: Engine) -> agent.AgentInfo | None:
         if found.pid and found.config != mine:
             session.warn(f"the agent of job store {engine.store.path} (pid {found.pid}) runs "
                          f"with the configuration {found.config or 'built-in'}, not "
-                         f"{mine or 'built-in'}: this command runs rounds itself")
+                         f"{mine or 'built-in'}: 'lrms wait' and 'lrms status' with this "
+                         "configuration run their own rounds")
             return None
         return found
     if not (engine.store.active_by_resource() or engine.store.counts().get("NEW")):
@@ -92,18 +93,18 @@ def status(session: Session, args: argparse.Namespace) -> int:
 
 
 def start(session: Session, args: argparse.Namespace) -> int:
-    engine = session.engine()
-    found = agent.running(engine.store.path)
-    if found is None:
-        try:
-            found = agent.start(engine.store.path, engine.config.path,
-                                max_in_flight=args.max_in_flight)
-        except OSError as exc:
-            error(str(exc))
-            return EXIT_RESOURCE
-        note(f"agent started: pid {found.pid}; it exits when no job is active")
-    else:
+    found = agent.running(session.store.path)
+    if found is not None:
         note(f"agent already running: pid {found.pid} on {found.host}")
+        return EXIT_OK
+    engine = session.engine(max_in_flight=args.max_in_flight)  # starts it if jobs pend
+    try:
+        found = agent.running(engine.store.path) or agent.start(
+            engine.store.path, engine.config.path, max_in_flight=args.max_in_flight)
+    except OSError as exc:
+        error(str(exc))
+        return EXIT_RESOURCE
+    note(f"agent started: pid {found.pid}; it exits when no job is active")
     return EXIT_OK
 
 

@@ -121,6 +121,9 @@ class Session:
             if self._store is None:
                 self._store = self._engine.store
                 self._opened(self._store)
+            from .background import ensure  # an agent that died is restarted here
+
+            ensure(self, self._engine)
         return self._engine
 
     @property
