@@ -310,7 +310,7 @@ def next_poll(engine: Engine, active: int) -> float:
         poll = polls.get(name)
         interval = engine.resource(name).poll_interval \
             if name in engine.config.resource_names else 60.0
-        waits.append(0.0 if poll is None else max(poll.retry_at, poll.at + interval) - now)
+        waits.append(0.0 if poll is None else poll.next_due(interval) - now)
     return max(TICK, min([60.0, *waits]))
 
 

@@ -509,7 +509,7 @@ class Engine:
     def _backing_off(self) -> set[str]:
         """The resources not to submit to now: their queries back off after failures."""
         now = time.time()
-        return {name for name, poll in self.store.polls().items() if now < poll.retry_at}
+        return {name for name, poll in self.store.polls().items() if poll.backing_off(now)}
 
     def _all_full(self, blocked: set[str], in_flight: Mapping[str, int]) -> bool:
         """True if no configured resource can take a job now (none takes arrays)."""

@@ -147,9 +147,13 @@ class Poll:
     retry_at: float = 0.0
     error: str | None = None
 
-    def due(self, interval: float, now: float) -> bool:
-        """True if a query may be made now: past the interval and any back-off."""
-        return now >= self.retry_at and now - self.at >= interval
+    def next_due(self, interval: float) -> float:
+        """When (time.time()) the next query may be made: past the interval and any back-off."""
+        return max(self.retry_at, self.at + interval)
+
+    def backing_off(self, now: float) -> bool:
+        """True while queries wait after failures (even an urgent one)."""
+        return now < self.retry_at
 
 
 @contextmanager
@@ -508,8 +512,14 @@ class JobStore:
 
     def poll(self, resource: str) -> Poll:
         """The last status query of ``resource`` (an empty :class:`Poll` if none)."""
-        rows = self._query("SELECT value FROM meta WHERE key = ?", (_POLL_KEY + resource,))
-        return self._poll(rows[0][0] if rows else None)
+        with self._guarded() as db:
+            return self._read_poll(db, resource)
+
+    @classmethod
+    def _read_poll(cls, db: sqlite3.Connection, resource: str) -> Poll:
+        rows = db.execute("SELECT value FROM meta WHERE key = ?",
+                          (_POLL_KEY + resource,)).fetchall()
+        return cls._poll(rows[0][0] if rows else None)
 
     @staticmethod
     def _poll(text: str | None) -> Poll:
@@ -536,12 +546,10 @@ class JobStore:
         """
         now = time.time()
         if interval <= 0:  # asked in every round: only a back-off stops it (nothing written)
-            return now >= self.poll(resource).retry_at
+            return not self.poll(resource).backing_off(now)
         with self.transaction() as db:
-            rows = db.execute("SELECT value FROM meta WHERE key = ?",
-                              (_POLL_KEY + resource,)).fetchall()
-            poll = self._poll(rows[0][0] if rows else None)
-            if now < poll.retry_at or not (force or poll.due(interval, now)):
+            poll = self._read_poll(db, resource)
+            if poll.backing_off(now) or not (force or now >= poll.next_due(interval)):
                 return False
             poll.at, poll.by = now, _owner()
             self._put_poll(db, resource, poll)
@@ -557,9 +565,7 @@ class JobStore:
             if not (poll.failures or poll.error):
                 return poll  # nothing to clear: no write
         with self.transaction() as db:
-            rows = db.execute("SELECT value FROM meta WHERE key = ?",
-                              (_POLL_KEY + resource,)).fetchall()
-            poll = self._poll(rows[0][0] if rows else None)
+            poll = self._read_poll(db, resource)
             if error is None:
                 poll.failures, poll.retry_at, poll.error = 0, 0.0, None
             else:

@@ -27,6 +27,7 @@ from ..store import ACTIVE, JobStore, default_store_path
 from .render import terminal_text
 
 if TYPE_CHECKING:
+    from ..agent import AgentInfo
     from ..engine import Engine, Round
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_RESOURCE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -107,6 +108,8 @@ class Session:
         self._store: JobStore | None = None
         self.said: set[str] = set()  # warnings and notices given (each once)
         self.round_errors: list[str] = []
+        #: the store's agent as found (or started) when the engine was made; None: none
+        self.agent: AgentInfo | None = None
 
     def engine(self, *, max_in_flight: int = 100, output_root: str = "lrms-output",
                fetch: bool = True, retries: int = 0, arrays: bool = True) -> Engine:
@@ -123,7 +126,7 @@ class Session:
                 self._opened(self._store)
             from .background import ensure  # an agent that died is restarted here
 
-            ensure(self, self._engine)
+            self.agent = ensure(self, self._engine)
         return self._engine
 
     @property

@@ -152,7 +152,6 @@ def status(session: Session, args: argparse.Namespace) -> int:
 
 
 def wait(session: Session, args: argparse.Namespace) -> int:
-    from . import background
     engine = session.engine(max_in_flight=args.max_in_flight, retries=args.retries)
     if args.jobids or args.tag is not None:
         current = session.pick(args.jobids, tag=args.tag)
@@ -174,9 +173,8 @@ def wait(session: Session, args: argparse.Namespace) -> int:
         session.report(done)
 
     try:
-        following = background.ensure(session, engine) is not None
         jobs = engine.wait(current, interval=args.interval, timeout=args.timeout,
-                           on_round=on_round, drive=not following)
+                           on_round=on_round, drive=session.agent is None)
     except KeyboardInterrupt:
         progress.close()
         session.reattach(latest)

@@ -55,7 +55,6 @@ def drive(engine: Engine, urgent: frozenset[str], agent_runs: bool) -> float:
     done = engine.progress(urgent)
     for error in done.errors:
         log.warning("%s", error)
-    # the agent's own pacing (to be made public in lrms.agent: see docs/design.md)
     return agent.next_poll(engine, sum(engine.store.active_by_resource().values()))
 
 
