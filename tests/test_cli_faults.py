@@ -133,17 +133,23 @@ def sbatch_running(spool: Path) -> bool:
     return False
 
 
+def slurm_site(tmp_path, slurm, extra: str = "") -> str:
+    """A configuration with one Slurm resource ``cluster`` (spool ``tmp_path/spool``, asked
+    in every round) plus ``extra`` lines of its section; its path."""
+    config = tmp_path / "site.yaml"
+    config.write_text(
+        "resources:\n  cluster:\n    backend: slurm\n" + extra
+        + f"    partition: {slurm['LRMS_SLURM_PARTITION']}\n    poll_interval: 0\n"
+        f"    spool: {tmp_path / 'spool'}\n"
+        "    max_cores: 2\n    max_cores_per_job: 1\n    max_memory_per_core: 1GiB\n"
+        "    max_walltime: 1h\n    architecture: [x86_64]\n")
+    return str(config)
+
+
 @pytest.mark.slurm
 def test_kill_9_while_submitting_loses_and_duplicates_no_job(slurm, env, tmp_path):
     spool = tmp_path / "spool"
-    config = tmp_path / "site.yaml"
-    config.write_text(
-        "resources:\n  cluster:\n    backend: slurm\n"
-        f"    partition: {slurm['LRMS_SLURM_PARTITION']}\n    poll_interval: 0\n"
-        f"    spool: {spool}\n"
-        "    max_cores: 2\n    max_cores_per_job: 1\n    max_memory_per_core: 1GiB\n"
-        "    max_walltime: 1h\n    architecture: [x86_64]\n")
-    env = {**env, "LRMS_CONFIG": str(config)}
+    env = {**env, "LRMS_CONFIG": slurm_site(tmp_path, slurm)}
     (tmp_path / "seeds.txt").write_text("".join(f"{n}\n" for n in range(50)))
     proc = subprocess.Popen(
         [LRMS, "submit", "--no-array", "--memory", "100MiB", "--params", "seeds.txt", "--",
@@ -195,15 +201,7 @@ def test_kill_9_while_submitting_arrays_duplicates_no_array(slurm, env, tmp_path
     slow = tmp_path / "slow-sbatch"
     slow.write_text('#!/bin/sh\nsleep 1\nexec sbatch "$@"\n')
     slow.chmod(0o755)
-    config = tmp_path / "site.yaml"
-    config.write_text(
-        "resources:\n  cluster:\n    backend: slurm\n"
-        f"    sbatch_command: {slow}\n"
-        f"    partition: {slurm['LRMS_SLURM_PARTITION']}\n    poll_interval: 0\n"
-        f"    spool: {spool}\n"
-        "    max_cores: 2\n    max_cores_per_job: 1\n    max_memory_per_core: 1GiB\n"
-        "    max_walltime: 1h\n    architecture: [x86_64]\n")
-    env = {**env, "LRMS_CONFIG": str(config)}
+    env = {**env, "LRMS_CONFIG": slurm_site(tmp_path, slurm, f"    sbatch_command: {slow}\n")}
     (tmp_path / "seeds.txt").write_text("".join(f"{n}\n" for n in range(1200)))
     proc = subprocess.Popen(
         [LRMS, "submit", "--hold", "--memory", "100MiB", "--params", "seeds.txt", "--",

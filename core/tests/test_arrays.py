@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tinyq import AtOnce
 
 import lrms
 from lrms.batch import BatchBackend, Submission
@@ -19,18 +20,12 @@ _RUN_ARRAY = ('cd "$1" || exit 1; echo "$$ $2 $3 $5" >> ../../log; i=$2; '
               '> /dev/null 2>&1; i=$((i + 1)); done; echo "$$"')
 
 
-class TinyArrays(BatchBackend):
+class TinyArrays(AtOnce):
     """Runs each job script, and each array task, at once; at most 3 tasks per array."""
 
     name = "tinyarrays"
-    scheduler = "tinyq"
-    native_id_variable = "$TINY_JOB_ID"
     task_index_variable = "$TINY_TASK"
     task_id_variable = "${TINY_ARRAY_ID}_${TINY_TASK}"
-
-    def submit_command(self, app, job, sandbox, script):
-        return Submission(["/bin/sh", "-c",
-                           'TINY_JOB_ID=$$ bash "$1" > /dev/null 2>&1; echo "$$"', "sh", script])
 
     def array_command(self, app, array_dir, script, first, last, throttle):
         return Submission(["/bin/sh", "-c", _RUN_ARRAY, "sh", array_dir, str(first), str(last),
@@ -41,19 +36,6 @@ class TinyArrays(BatchBackend):
 
     def max_array_size(self):
         return 3
-
-    def parse_job_id(self, result):
-        return result.text.strip()
-
-    def query(self, jobs):
-        return {}
-
-    def cancel_command(self, job):
-        return ["true"]
-
-    @lrms.hookimpl
-    def get_resource_status(self):
-        return lrms.ResourceStatus(1, 1, 0, 0, 0)
 
 
 class FromOne(TinyArrays):

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tinyq import AtOnce
 
 import lrms
 from lrms.batch import BatchBackend, Submission, bash_quote, render_script
@@ -50,29 +51,8 @@ def test_script_runs_argv_exactly_and_records_exit(tmp_path):
 # -- the scheduler id record and the find_jobs template ---------------------------------
 
 
-class Tiny(BatchBackend):
-    """Runs each job script at once; the submitting shell's pid is the job's id."""
-
-    name = "tiny"
-    scheduler = "tinyq"
-    native_id_variable = "$TINY_JOB_ID"
-
-    def submit_command(self, app, job, sandbox, script):
-        return Submission(["/bin/sh", "-c",
-                           'TINY_JOB_ID=$$ bash "$1" > /dev/null 2>&1; echo "$$"', "sh", script])
-
-    def parse_job_id(self, result):
-        return result.text.strip()
-
-    def query(self, jobs):
-        return {}
-
-    def cancel_command(self, job):
-        return ["true"]
-
-    @lrms.hookimpl
-    def get_resource_status(self):
-        return lrms.ResourceStatus(1, 1, 0, 0, 0)
+class Tiny(AtOnce):
+    """Runs each job script at once; finds jobs by their recorded scheduler ids."""
 
     @lrms.hookimpl
     def find_jobs(self, jobs):

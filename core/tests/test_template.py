@@ -8,11 +8,12 @@ import os
 import subprocess
 
 import pytest
+from tinyq import QuietBatch
 
 import lrms
 from lrms import Application, Dependency, Job, LimitExceeded
 from lrms.application import CORE_FIELDS, TEMPLATE_FIELDS
-from lrms.batch import BatchBackend, Submission
+from lrms.batch import Submission
 
 EVERY_FIELD = {
     "workdir": "~/runs/a", "stdin": "in.txt", "requested_gpus": 2, "account": "proj1",
@@ -190,7 +191,7 @@ def test_max_gpus_per_job_is_checked(tmp_path, value):
 # -- a batch backend: dry_run refuses too ------------------------------------------------
 
 
-class Tiny(BatchBackend):
+class Tiny(QuietBatch):
     """A batch backend that maps accounts and dependencies; its scheduler is /bin/sh."""
 
     name = "tiny"
@@ -202,16 +203,6 @@ class Tiny(BatchBackend):
 
     def parse_job_id(self, result):
         return "1"
-
-    def query(self, jobs):
-        return {}
-
-    def cancel_command(self, job):
-        return ["true"]
-
-    @lrms.hookimpl
-    def get_resource_status(self):
-        return lrms.ResourceStatus(1, 1, 0, 0, 0)
 
 
 @pytest.fixture
