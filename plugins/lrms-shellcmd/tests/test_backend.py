@@ -17,14 +17,6 @@ import lrms
 from lrms import Application, Job, State, TerminationReason
 
 
-@pytest.fixture
-def resource(tmp_path):
-    res = lrms.LRMS("local", ["x86_64", "aarch64"], 2, 2, "1GiB", "1h", backend="shellcmd",
-                    spool=str(tmp_path / "spool"), grace=1)
-    yield res
-    res.close()
-
-
 def submit(res, app):
     job = res.submit_job(app, Job(app))
     job.state = State.SUBMITTED

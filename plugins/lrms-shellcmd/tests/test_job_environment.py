@@ -8,21 +8,12 @@ import time
 
 import pytest
 
-import lrms
 from lrms import Application, Job, State, TerminationReason
 
 # LRMS_NO_AGENT is the test harness's own (conftest.py), inherited by every job.
 ENV_DUMP = ("import json, os; json.dump({k: v for k, v in os.environ.items() "
             "if (k.startswith('LRMS_') and k != 'LRMS_NO_AGENT') or k == 'OMP_NUM_THREADS'}, "
             "open('env.json', 'w'))")
-
-
-@pytest.fixture
-def resource(tmp_path):
-    res = lrms.LRMS("local", ["x86_64", "aarch64"], 2, 2, "1GiB", "1h", backend="shellcmd",
-                    spool=str(tmp_path / "spool"), grace=1)
-    yield res
-    res.close()
 
 
 def run(res, app, timeout=20.0):
