@@ -8,6 +8,7 @@ where quoting is proven.  Every job is cancelled when its test ends.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import subprocess
@@ -83,6 +84,24 @@ def wait(res: lrms.LRMS, jobs: Sequence[Job], until: State = State.TERMINATED,
         time.sleep(0.3)
 
 
+
+@contextlib.contextmanager
+def commands_run(res: lrms.LRMS) -> Iterator[list[str]]:
+    """The programs (argv[0]) ``res`` runs through its transport while the block runs."""
+    calls: list[str] = []
+    real_run = res.transport.run
+
+    def counting_run(argv: Sequence[str], **kwargs: Any) -> Any:
+        calls.append(argv[0])
+        return real_run(argv, **kwargs)
+
+    res.transport.run = counting_run
+    try:
+        yield calls
+    finally:
+        del res.transport.run
+
+
 def test_end_to_end_over_ssh(remote_slurm: Any, tmp_path: Path) -> None:
     res = remote_slurm()
     data = tmp_path / "in.txt"
@@ -151,18 +170,8 @@ def test_find_jobs_over_ssh(remote_slurm: Any, sshd: types.SimpleNamespace,
     wait(res, [done])
     fresh = [Job(job.app, jobid=job.jobid) for job in (held, done)]
     never = Job(Application(["true"]))
-    calls: list[str] = []
-    real_run = res.transport.run
-
-    def counting_run(argv: Sequence[str], **kwargs: Any) -> Any:
-        calls.append(argv[0])
-        return real_run(argv, **kwargs)
-
-    res.transport.run = counting_run
-    try:
+    with commands_run(res) as calls:
         assert res.find_jobs([*fresh, never]) == [True, True, False]
-    finally:
-        del res.transport.run
     assert calls == ["squeue", "sacct", "/bin/sh"]  # one each, for all jobs
     assert [(job.native_id, job.sandbox) for job in fresh] == [
         (job.native_id, job.sandbox) for job in (held, done)]
@@ -245,18 +254,8 @@ def test_array_over_ssh_and_found_again(remote_slurm: Any, tmp_path: Path) -> No
         res.get_results(job, down)
         assert json.loads((down / "argv.json").read_text()) == HOSTILE[:size]
     fresh = [Job(job.app, jobid=job.jobid) for job in jobs]
-    calls: list[str] = []
-    real_run = res.transport.run
-
-    def counting_run(argv: Sequence[str], **kwargs: Any) -> Any:
-        calls.append(argv[0])
-        return real_run(argv, **kwargs)
-
-    res.transport.run = counting_run
-    try:
+    with commands_run(res) as calls:
         assert res.find_jobs(fresh) == [True, True, True]
-    finally:
-        del res.transport.run
     assert calls.count("squeue") == 1 and "sbatch" not in calls
     assert [(job.native_id, job.sandbox, job.backend_data) for job in fresh] == [
         (job.native_id, job.sandbox, job.backend_data) for job in jobs]
