@@ -265,7 +265,6 @@ def _loop(engine: Engine, linger: float) -> tuple[int, float]:
     tally = Round()
     while True:
         version = engine.store.version()
-        mark = engine.store.fingerprint()
         done = engine.progress(urgent)
         for text in done.errors:
             log.warning("%s", text)
@@ -285,7 +284,7 @@ def _loop(engine: Engine, linger: float) -> tuple[int, float]:
             tally, logged = Round(), time.monotonic()
         if idle and engine.store.version() == version:  # else another round first
             log.info("agent %d: no active job for %.0f s; exiting", os.getpid(), linger)
-            return mark
+            return engine.store.fingerprint()  # nobody else wrote since the round began
         urgent = frozenset()
         deadline = time.monotonic() + next_poll(engine, active)
         while not urgent and time.monotonic() < deadline:
